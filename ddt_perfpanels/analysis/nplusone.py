@@ -1,0 +1,480 @@
+"""N+1 clusters and unused eager loads, from the loads and queries a capture saw.
+
+A lazy load remembers the load that produced its instance, so every query
+caused by ``book.author.publisher`` knows its path from the root queryset
+("author__publisher") and which row it was for.  A cluster is a (root, path)
+with queries for at least two rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import django
+
+from ddt_perfpanels.analysis.code import (
+    all_select_related_paths,
+    flatten_select_related,
+    merge_lookups,
+    quoted,
+    render_call,
+)
+from ddt_perfpanels.analysis.sql import fingerprint_sql, preview
+from ddt_perfpanels.recording.context import SINGLE_KINDS, Load, QueryRecord
+
+
+@dataclass
+class NPlusOneFinding:
+    model: str  # "app_label.Model" of the queryset to fix
+    field: str  # the attribute that was loaded lazily
+    fix: str  # "select_related" | "prefetch_related" | "only" | "in_bulk"
+    lookup: str  # the argument of the fix, a path from that queryset's model
+    suggestion: str  # ready-to-paste code
+    count: int  # queries in the cluster
+    duration_ms: float
+    origin: str  # where the queryset was evaluated
+    access_site: str  # where the lazy loads happened
+    sql: str  # one example query
+    message: str
+    path: str = ""  # the full path from the outermost queryset
+    relation: str = ""  # fk, o2o, reverse_o2o, reverse_fk, m2m, reverse_m2m, gfk, ...
+    rows: int = 0  # distinct rows that triggered a load
+    stack: list[str] = field(default_factory=list)
+    frames: list[list[Any]] = field(default_factory=list)  # [file, line, function]
+    fetch_peers: str = ""  # the Django 6.1 alternative, when there is one
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class UnusedEagerFinding:
+    model: str
+    fix: str  # "select_related" | "prefetch_related"
+    lookup: str
+    suggestion: str
+    origin: str
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class _Group:
+    __slots__ = ("root", "path", "via", "filtered", "queries", "owners", "loads", "absorbed")
+
+    def __init__(self, root: Load, path: str, via: str, filtered: bool):
+        self.root = root
+        self.path = path
+        self.via = via
+        self.filtered = filtered
+        self.queries: list[QueryRecord] = []
+        self.owners: set[int] = set()
+        self.loads: list[Load] = []
+        self.absorbed: list[_Group] = []
+
+    @property
+    def all_queries(self) -> list[QueryRecord]:
+        queries = list(self.queries)
+        for group in self.absorbed:
+            queries.extend(group.queries)
+        return queries
+
+
+def _is_filtered(load: Load) -> bool:
+    relation = load.relation
+    return relation is not None and bool(relation.filters or relation.prefetched)
+
+
+def _lazy_groups(queries: list[QueryRecord]) -> dict[tuple, _Group]:
+    groups: dict[tuple, _Group] = {}
+    for query in queries:
+        load = query.cause
+        if not isinstance(load, Load) or load.via not in ("lazy", "deferred"):
+            continue
+        if load.parent is None:
+            continue  # the instance was not loaded inside this capture
+        filtered = _is_filtered(load)
+        name = load.segment if load.via == "deferred" else ""
+        key = (load.root.id, load.path, load.via, filtered, name)
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = _Group(load.root, load.path, load.via, filtered)
+        group.queries.append(query)
+        group.owners.add(load.owner_key)
+        if not group.loads or group.loads[-1] is not load:
+            group.loads.append(load)
+    return groups
+
+
+def _site(query: QueryRecord | None) -> str:
+    return query.site if query is not None else ""
+
+
+def _origin(load: Load) -> str:
+    return _site(load.first_query)
+
+
+def _manager_expr(load: Load) -> str:
+    return f"{load.model_name}.{load.manager}"
+
+
+def _existing_eager(load: Load) -> tuple[list[str], list[str]]:
+    select = flatten_select_related(load.select_related)
+    prefetch = [
+        f'Prefetch("{through}", to_attr="{to_attr}")' if to_attr else through
+        for through, to_attr in load.prefetch
+    ]
+    return select, prefetch
+
+
+def _render_eager(base: str, select: list[str], prefetch: list[str], select_all: bool) -> str:
+    text = base
+    if select_all:
+        text += ".select_related()"
+    elif select:
+        text += f".select_related({quoted(select)})"
+    if prefetch:
+        parts = [p if p.startswith("Prefetch(") else f'"{p}"' for p in prefetch]
+        text += f".prefetch_related({', '.join(parts)})"
+    if text == base:
+        text += ".all()"
+    return text
+
+
+def _anchor(group: _Group, groups: dict[tuple, _Group]) -> tuple[Load, str, list[Load]]:
+    """The queryset to fix: the outermost one, unless a single lazy load in
+    between is the one whose rows fan out (``author.books`` loaded once)."""
+    leaf = group.loads[0]
+    chain = leaf.segments()
+    for index in range(len(chain) - 2, -1, -1):
+        prefix = chain[index]
+        key = (group.root.id, prefix.path, "lazy", False, "")
+        candidate = groups.get(key)
+        if candidate is not None and len(candidate.queries) == 1 and candidate.loads:
+            return candidate.loads[0], group.path[len(prefix.path) + 2 :], chain[index + 1 :]
+    return group.root, group.path, chain
+
+
+def _to_attr_name(accessor: str, filters: tuple) -> str:
+    for _method, _args, kwargs in filters:
+        for key, value in kwargs.items():
+            if value is True and "__" not in key:
+                return f"{key}_{accessor}"
+    return f"filtered_{accessor}"
+
+
+def _fetch_peers_hint(anchor: Load, segments: list[Load], fix: str) -> str:
+    if django.VERSION < (6, 1) or anchor.parent is not None:
+        return ""
+    if fix == "only" or all(s.kind in SINGLE_KINDS or s.kind == "gfk" for s in segments):
+        return f"{_manager_expr(anchor)}.fetch_mode(models.FETCH_PEERS)"
+    return ""
+
+
+def _relation_finding(group: _Group, groups: dict[tuple, _Group], sql_chars: int):
+    anchor, lookup, segments = _anchor(group, groups)
+    leaf = group.loads[0]
+    queries = group.all_queries
+    first = group.queries[0]
+    if group.filtered:
+        fix = "prefetch_related"
+    elif all(s.kind in SINGLE_KINDS and s.via != "prefetch" for s in segments):
+        fix = "select_related"
+    else:
+        fix = "prefetch_related"
+
+    select, prefetch = _existing_eager(anchor)
+    select_all = anchor.select_related is True
+    model_label, model_name = anchor.model, anchor.model_name
+    if anchor.parent is None:
+        base = _manager_expr(anchor)
+    else:
+        base = f"{anchor.parent.model_name.lower()}.{anchor.segment}"
+
+    relation = leaf.relation
+    extra = ""
+    if group.filtered and relation is not None:
+        to_attr = _to_attr_name(relation.accessor, relation.filters)
+        filters = "".join(render_call(m, a, k) for m, a, k in relation.filters)
+        inner = f"{leaf.model_name}.{leaf.manager}{filters or '.all()'}"
+        prefetch = [p for p in prefetch if p != lookup]
+        prefetch.append(f'Prefetch("{lookup}", queryset={inner}, to_attr="{to_attr}")')
+        owner = leaf.parent.model_name.lower() if leaf.parent else "obj"
+        call = filters or ".all()"
+        extra = (
+            f" then read {owner}.{to_attr} instead of {owner}.{relation.accessor}{call}"
+            + (" (a .filter() on a prefetched manager runs a new query)" if relation.prefetched else "")
+        )
+    elif fix == "select_related":
+        select = merge_lookups(select, lookup)
+    else:
+        prefetch = merge_lookups(prefetch, lookup)
+    suggestion = _render_eager(base, select, prefetch, select_all and fix == "select_related")
+    peers = _fetch_peers_hint(anchor, segments, fix)
+    field_name = leaf.segment
+    chain = ".".join([group.root.model_name, *group.path.split("__")])
+    message = (
+        f"N+1: {len(queries)} queries followed {chain} one row at a time. "
+        f"Add to your query: {suggestion}{extra}"
+    )
+    if peers:
+        message += f" (or on Django 6.1: {peers})"
+    return NPlusOneFinding(
+        model=model_label,
+        field=field_name,
+        fix=fix,
+        lookup=lookup,
+        suggestion=suggestion,
+        count=len(queries),
+        duration_ms=round(sum(q.duration_ms for q in queries), 3),
+        origin=_origin(anchor) or _origin(group.root),
+        access_site=first.site,
+        sql=preview(first.sql, sql_chars),
+        message=message,
+        path=group.path,
+        relation=leaf.kind,
+        rows=len(group.owners) + sum(len(g.owners) for g in group.absorbed),
+        stack=first.stack,
+        frames=[list(f) for f in first.frames],
+        fetch_peers=peers,
+    )
+
+
+def _deferred_finding(group: _Group, sql_chars: int) -> NPlusOneFinding:
+    leaf = group.loads[0]
+    root = group.root
+    attname = leaf.segment
+    owner = leaf.parent
+    prefix = owner.path if owner is not None else ""
+    lookup = f"{prefix}__{attname}" if prefix else attname
+    # Field names, not attnames, go into only(): author_id -> author.
+    model_cls = _model_class(owner.model if owner is not None else root.model)
+    field_name = attname
+    if model_cls is not None:
+        for model_field in model_cls._meta.concrete_fields:
+            if model_field.attname == attname:
+                field_name = model_field.name
+                break
+    lookup = f"{prefix}__{field_name}" if prefix else field_name
+    names: list[str] = []
+    defer = True
+    if root.query is not None:
+        loading, defer = root.query.deferred_loading
+        names = sorted(loading)
+    base = _manager_expr(root)
+    if defer:
+        remaining = [n for n in names if n != lookup]
+        suggestion = base + (f".defer({quoted(remaining)})" if remaining else ".all()")
+    else:
+        suggestion = f"{base}.only({quoted([*names, lookup])})"
+    queries = group.queries
+    peers = _fetch_peers_hint(root, [], "only")
+    message = (
+        f"N+1: {len(queries)} queries loaded the deferred field "
+        f"{owner.model_name if owner else ''}.{field_name} one row at a time. "
+        f"Load it with the rows: {suggestion}"
+    )
+    if peers:
+        message += f" (or on Django 6.1: {peers})"
+    first = queries[0]
+    return NPlusOneFinding(
+        model=root.model,
+        field=field_name,
+        fix="only",
+        lookup=lookup,
+        suggestion=suggestion,
+        count=len(queries),
+        duration_ms=round(sum(q.duration_ms for q in queries), 3),
+        origin=_origin(root),
+        access_site=first.site,
+        sql=preview(first.sql, sql_chars),
+        message=message,
+        path=lookup,
+        relation="deferred",
+        rows=len(group.owners),
+        stack=first.stack,
+        frames=[list(f) for f in first.frames],
+        fetch_peers=peers,
+    )
+
+
+def _model_class(label: str):
+    from django.apps import apps
+
+    try:
+        return apps.get_model(label)
+    except (LookupError, ValueError):
+        return None
+
+
+def _get_in_loop_findings(loads: list[Load], min_queries: int, sql_chars: int):
+    groups: dict[tuple, list[Load]] = {}
+    for load in loads:
+        if load.via != "root" or load.op != "get" or load.first_query is None:
+            continue
+        query = load.first_query
+        site = query.frames[0][:2] if query.frames else query.template
+        key = (load.model, fingerprint_sql(query.sql), site)
+        groups.setdefault(key, []).append(load)
+    findings = []
+    for (model, _fp, _site_key), group in groups.items():
+        if len(group) < min_queries:
+            continue
+        first = group[0]
+        query = first.first_query
+        assert query is not None
+        keys = [k.split("__")[0] for k in first.get_keys]
+        key = keys[0] if len(keys) == 1 else "pk"
+        model_cls = _model_class(model)
+        pk_names = {"pk", "id"}
+        if model_cls is not None:
+            pk_names |= {model_cls._meta.pk.name, model_cls._meta.pk.attname}
+        if key in pk_names:
+            key = "pk"
+            suggestion = f"{_manager_expr(first)}.in_bulk(ids)"
+        else:
+            suggestion = f'{_manager_expr(first)}.in_bulk(values, field_name="{key}")'
+        queries = [load.first_query for load in group if load.first_query is not None]
+        findings.append(
+            NPlusOneFinding(
+                model=model,
+                field=key,
+                fix="in_bulk",
+                lookup=key,
+                suggestion=suggestion,
+                count=len(queries),
+                duration_ms=round(sum(q.duration_ms for q in queries), 3),
+                origin=query.site,
+                access_site=query.site,
+                sql=preview(query.sql, sql_chars),
+                message=(
+                    f"N+1: {len(queries)} .get() calls on {first.model_name} from one line. "
+                    f"Fetch them in one query: {suggestion}, then look each one up in the dict."
+                ),
+                path="",
+                relation="get",
+                rows=len(queries),
+                stack=query.stack,
+                frames=[list(f) for f in query.frames],
+            )
+        )
+    return findings
+
+
+def find_nplusone(recorder, min_queries: int = 2, sql_chars: int = 2000) -> list[NPlusOneFinding]:
+    groups = _lazy_groups(recorder.queries)
+    clusters = [
+        g for g in groups.values() if len(g.queries) >= min_queries and len(g.owners) >= 2
+    ]
+    # Chains are one finding: the deepest path absorbs the clusters on its way.
+    clusters.sort(key=lambda g: -g.path.count("__"))
+    leaves: list[_Group] = []
+    for group in clusters:
+        if group.via == "lazy" and not group.filtered:
+            target = next(
+                (
+                    leaf
+                    for leaf in leaves
+                    if leaf.root is group.root
+                    and leaf.via == "lazy"
+                    and leaf.path.startswith(group.path + "__")
+                ),
+                None,
+            )
+            if target is not None:
+                target.absorbed.append(group)
+                continue
+        leaves.append(group)
+    findings = []
+    for group in leaves:
+        if group.via == "deferred":
+            findings.append(_deferred_finding(group, sql_chars))
+        else:
+            findings.append(_relation_finding(group, groups, sql_chars))
+    findings.extend(_get_in_loop_findings(recorder.loads, min_queries, sql_chars))
+    findings.sort(key=lambda f: (-f.count, f.model, f.lookup))
+    return findings
+
+
+def find_unused_eager(recorder) -> list[UnusedEagerFinding]:
+    findings = []
+    used = recorder.used_eager
+    for load in recorder.loads:
+        if load.rows == 0 or load.via in ("select_related", "prefetch", "support"):
+            continue
+        if not load.select_related and not load.prefetch:
+            continue
+        base = _manager_expr(load) if load.parent is None else (
+            f"{load.parent.model_name.lower()}.{load.segment}"
+        )
+        select, prefetch = _existing_eager(load)
+        select_paths = all_select_related_paths(load.select_related)
+
+        def absolute(path: str, load: Load = load) -> str:
+            return f"{load.path}__{path}" if load.path else path
+
+        for path in select:
+            if (load.root.id, absolute(path)) in used:
+                continue
+            # Keep the deepest prefix that was read: select_related("author") for
+            # an unused "author__publisher" whose author was read.
+            parts = path.split("__")
+            kept = ""
+            for i in range(len(parts) - 1, 0, -1):
+                prefix = "__".join(parts[:i])
+                if prefix in select_paths and (load.root.id, absolute(prefix)) in used:
+                    kept = prefix
+                    break
+            remaining = [p for p in select if p != path] + ([kept] if kept else [])
+            suggestion = _render_eager(base, remaining, prefetch, False)
+            findings.append(
+                UnusedEagerFinding(
+                    model=load.model,
+                    fix="select_related",
+                    lookup=path,
+                    suggestion=suggestion,
+                    origin=_origin(load),
+                    message=(
+                        f'Unused eager loading: select_related("{path}") joined a table '
+                        f"that nothing read. Remove it: {suggestion}"
+                    ),
+                )
+            )
+        for through, to_attr in load.prefetch:
+            if to_attr:
+                continue  # a to_attr list is read as a plain attribute: not observable
+            if (load.root.id, absolute(through)) in used:
+                continue
+            if any(
+                (load.root.id, absolute(other)) in used
+                for other, _ in load.prefetch
+                if other.startswith(through + "__")
+            ):
+                continue
+            parts = through.split("__")
+            kept = next(
+                (
+                    "__".join(parts[:i])
+                    for i in range(len(parts) - 1, 0, -1)
+                    if (load.root.id, absolute("__".join(parts[:i]))) in used
+                ),
+                "",
+            )
+            remaining = [p for p in prefetch if p != through] + ([kept] if kept else [])
+            suggestion = _render_eager(base, select, remaining, False)
+            findings.append(
+                UnusedEagerFinding(
+                    model=load.model,
+                    fix="prefetch_related",
+                    lookup=through,
+                    suggestion=suggestion,
+                    origin=_origin(load),
+                    message=(
+                        f'Unused eager loading: prefetch_related("{through}") ran a query '
+                        f"whose rows nothing read. Remove it: {suggestion}"
+                    ),
+                )
+            )
+    return findings

@@ -1,0 +1,58 @@
+"""SQL fingerprints and the duplicate/similar query counts."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+_IN_LIST = re.compile(r"\bIN\s*\([^()]*\)", re.IGNORECASE)
+_STRING = re.compile(r"'(?:[^']|'')*'")
+_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\w.])")
+_PLACEHOLDER = re.compile(r"%s|\?|\$\d+")
+_SPACE = re.compile(r"\s+")
+# Long SQL is fingerprinted on a prefix: enough to tell statements apart, and
+# a 10 MB IN (...) list never costs more than this.
+_MAX_CHARS = 20_000
+
+
+def fingerprint_sql(sql: str) -> str:
+    """The statement with its literals and parameters abstracted away."""
+    text = sql[:_MAX_CHARS]
+    text = _IN_LIST.sub("IN (...)", text)
+    text = _STRING.sub("?", text)
+    text = _PLACEHOLDER.sub("?", text)
+    text = _NUMBER.sub("?", text)
+    return _SPACE.sub(" ", text).strip()
+
+
+def params_key(params: Any) -> Any:
+    """A hashable stand-in for query parameters, tolerant of any type."""
+    if params is None:
+        return None
+    try:
+        key = tuple(params) if isinstance(params, (list, tuple)) else params
+        hash(key)
+        return key
+    except TypeError:
+        return repr(params)[:10_000]
+
+
+def repeated(keys: Iterable[Any]) -> int:
+    """How many items repeat an earlier one."""
+    return sum(n - 1 for n in Counter(keys).values() if n > 1)
+
+
+def duplicate_and_similar(queries: list) -> tuple[int, int]:
+    """(duplicates: same SQL and params again, similar: same statement again with
+    other params)."""
+    duplicates = repeated((q.alias, q.sql, params_key(q.params)) for q in queries)
+    similar = repeated((q.alias, fingerprint_sql(q.sql)) for q in queries)
+    return duplicates, max(similar - duplicates, 0)
+
+
+def preview(sql: str, limit: int) -> str:
+    if len(sql) <= limit:
+        return sql
+    return sql[:limit] + f"… ({len(sql) - limit} more characters)"

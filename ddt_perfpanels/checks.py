@@ -1,0 +1,44 @@
+"""System checks: bad configuration is reported at startup, never mid-request."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import Error, register
+
+from ddt_perfpanels.conf import DEFAULTS
+
+
+@register()
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    errors: list[Error] = []
+    user = getattr(settings, "DDT_PERFPANELS", None)
+    if user is None:
+        return errors
+    if not isinstance(user, dict):
+        return [
+            Error(
+                "DDT_PERFPANELS must be a dict.",
+                hint=f"Got {type(user).__name__}.",
+                id="ddt_perfpanels.E001",
+            )
+        ]
+    for key in ("NPLUSONE_MIN_QUERIES", "STACK_DEPTH", "MAX_QUERIES", "SQL_PREVIEW_CHARS"):
+        value = user.get(key, DEFAULTS[key])
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            errors.append(
+                Error(
+                    f"DDT_PERFPANELS[{key!r}] must be a positive integer, got {value!r}.",
+                    id="ddt_perfpanels.E002",
+                )
+            )
+    hide = user.get("HIDE_IN_STACKS", ())
+    if not isinstance(hide, (list, tuple)) or not all(isinstance(h, str) for h in hide):
+        errors.append(
+            Error(
+                "DDT_PERFPANELS['HIDE_IN_STACKS'] must be a list of module names.",
+                id="ddt_perfpanels.E002",
+            )
+        )
+    return errors

@@ -1,0 +1,5 @@
+"""django-debug-toolbar panels. Add the ones you want to DEBUG_TOOLBAR_PANELS."""
+
+from ddt_perfpanels.panels.nplusone import NPlusOnePanel
+
+__all__ = ["NPlusOnePanel"]

@@ -1,0 +1,111 @@
+"""What our panels share: one capture per request, started by whichever of our
+panels runs first, and stats computed once from its report."""
+
+from __future__ import annotations
+
+import inspect
+import linecache
+import logging
+import sys
+from typing import Any
+
+from debug_toolbar.panels import Panel
+
+from ddt_perfpanels.recording.context import capture
+
+logger = logging.getLogger("ddt_perfpanels")
+
+_REPORT_ATTR = "_ddt_perfpanels_report"
+_ERROR_ATTR = "_ddt_perfpanels_error"
+
+
+def toolbar_report(toolbar):
+    return getattr(toolbar, _REPORT_ATTR, None)
+
+
+class PerfPanel(Panel):
+    """Base class: thin panels over the shared capture's report."""
+
+    is_async = True
+    template = ""
+
+    def process_request(self, request):
+        toolbar = self.toolbar
+        if getattr(toolbar, _REPORT_ATTR, None) is not None:
+            return self.get_response(request)
+        cap = capture()
+        try:
+            report = cap.__enter__()
+        except Exception as exc:  # pragma: no cover - defensive: never break the request
+            logger.exception("ddt_perfpanels could not start recording")
+            setattr(toolbar, _ERROR_ATTR, f"{type(exc).__name__}: {exc}")
+            return self.get_response(request)
+        setattr(toolbar, _REPORT_ATTR, report)
+        try:
+            response = self.get_response(request)
+        except BaseException:
+            self._stop(cap, sys.exc_info())
+            raise
+        if inspect.isawaitable(response):
+            return self._finish_async(response, cap)
+        self._stop(cap, (None, None, None))
+        return response
+
+    async def _finish_async(self, awaitable, cap):
+        try:
+            return await awaitable
+        finally:
+            self._stop(cap, sys.exc_info())
+
+    def _stop(self, cap, exc_info) -> None:
+        try:
+            cap.__exit__(*exc_info)
+        except Exception as exc:  # pragma: no cover - defensive
+            logger.exception("ddt_perfpanels could not stop recording")
+            setattr(self.toolbar, _ERROR_ATTR, f"{type(exc).__name__}: {exc}")
+
+    # -- stats ----------------------------------------------------------------------
+
+    def build_stats(self, report) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def generate_stats(self, request, response) -> None:
+        report = toolbar_report(self.toolbar)
+        errors: list[str] = []
+        stats: dict[str, Any] = {}
+        if report is None:
+            failure = getattr(self.toolbar, _ERROR_ATTR, None)
+            errors.append(failure or "Nothing was recorded for this request.")
+        else:
+            try:
+                stats = self.build_stats(report)
+            except Exception as exc:
+                logger.exception("ddt_perfpanels could not build the %s stats", self.panel_id)
+                errors.append(f"{type(exc).__name__}: {exc}")
+            errors.extend(report.errors)
+        stats["errors"] = errors
+        self.record_stats(stats)
+
+    @property
+    def content(self):
+        stats = dict(self.get_stats())
+        self.add_source_lines(stats)
+        from django.template.loader import render_to_string
+
+        return render_to_string(self.template, stats)
+
+    def add_source_lines(self, stats: dict[str, Any]) -> None:
+        """Read source lines only now, when the panel is opened."""
+
+
+def source_line(filename: str, line: int) -> str:
+    return linecache.getline(filename, line).strip()
+
+
+def with_source(frames: list[list[Any]]) -> list[dict[str, Any]]:
+    from ddt_perfpanels.recording.stack import short_path
+
+    return [
+        {"file": short_path(f), "line": n, "function": func, "source": source_line(f, n)}
+        for f, n, func in frames
+    ]

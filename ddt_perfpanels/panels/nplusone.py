@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils.translation import gettext_lazy as _, ngettext
+
+from ddt_perfpanels.panels.base import PerfPanel, with_source
+
+
+class NPlusOnePanel(PerfPanel):
+    """N+1 query clusters with the select_related/prefetch_related fix."""
+
+    title = _("N+1 queries")
+    template = "ddt_perfpanels/panels/nplusone.html"
+
+    @property
+    def nav_subtitle(self) -> str:
+        stats = self.get_stats()
+        clusters = stats.get("nplusone", [])
+        if stats.get("errors") and not clusters:
+            return str(_("recording failed")) if not stats.get("query_count") else ""
+        if not clusters:
+            return str(_("none"))
+        wasted = sum(max(c["count"] - 1, 0) for c in clusters)
+        return ngettext(
+            "%(n)d cluster, %(w)d wasted queries",
+            "%(n)d clusters, %(w)d wasted queries",
+            len(clusters),
+        ) % {"n": len(clusters), "w": wasted}
+
+    @property
+    def scripts(self) -> list[str]:
+        from django.templatetags.static import static
+
+        return [static("ddt_perfpanels/js/panels.js")]
+
+    def build_stats(self, report) -> dict[str, Any]:
+        return {
+            "query_count": report.query_count,
+            "db_time_ms": round(report.db_time_ms, 2),
+            "nplusone": [f.to_dict() for f in report.nplusone],
+            "unused_eager": [f.to_dict() for f in report.unused_eager],
+        }
+
+    def add_source_lines(self, stats: dict[str, Any]) -> None:
+        stats["nplusone"] = [
+            {**cluster, "source_frames": with_source(cluster.get("frames", []))}
+            for cluster in stats.get("nplusone", [])
+        ]
+        stats["wasted"] = sum(max(c["count"] - 1, 0) for c in stats["nplusone"])
+        stats["wasted_ms"] = round(
+            sum(c["duration_ms"] * (c["count"] - 1) / c["count"] for c in stats["nplusone"] if c["count"]),
+            2,
+        )

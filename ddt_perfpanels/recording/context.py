@@ -1,0 +1,418 @@
+"""The capture context: which recorder is active for this thread or async task,
+and the plain records (queries, loads, relation causes) it accumulates.
+
+A ``ContextVar`` scopes everything: concurrent requests in threads or tasks never
+share a recorder, and code outside a capture pays one ``ContextVar.get()``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import traceback
+from contextvars import ContextVar
+from itertools import count
+from time import perf_counter
+from typing import TYPE_CHECKING, Any
+
+from ddt_perfpanels.conf import get_config
+
+if TYPE_CHECKING:
+    from ddt_perfpanels.report import Report
+
+logger = logging.getLogger("ddt_perfpanels")
+
+_active: ContextVar[Recorder | None] = ContextVar("ddt_perfpanels_recorder", default=None)
+# What the ORM is doing right now in this task: a Load, an Op, a RelationCause or
+# a PrefetchCause. The database hook attaches it to each query it records.
+_cause: ContextVar[Any] = ContextVar("ddt_perfpanels_cause", default=None)
+
+_ids = count(1)
+
+SINGLE_KINDS = frozenset({"fk", "o2o", "reverse_o2o"})
+
+
+class Relation:
+    """A relation followed from one model instance (``book.author``, ``author.books``)."""
+
+    __slots__ = ("owner", "owner_key", "accessor", "kind", "prefetched", "filters")
+
+    def __init__(self, owner, owner_key, accessor, kind, prefetched=False, filters=()):
+        self.owner: Load | None = owner  # the load that produced the instance
+        self.owner_key: int = owner_key  # id() of the instance, to count distinct rows
+        self.accessor: str = accessor
+        self.kind: str = kind
+        self.prefetched: bool = prefetched
+        self.filters: tuple = filters  # (method, args, kwargs) applied on a related manager
+
+    def with_filter(self, method: str, args: tuple, kwargs: dict) -> Relation:
+        return Relation(
+            self.owner,
+            self.owner_key,
+            self.accessor,
+            self.kind,
+            self.prefetched,
+            (*self.filters, (method, args, kwargs)),
+        )
+
+
+class RelationCause:
+    """Set while a descriptor lazily loads a relation or a deferred field."""
+
+    __slots__ = ("relation",)
+
+    def __init__(self, relation: Relation):
+        self.relation = relation
+
+
+class PrefetchCause:
+    """Set while ``prefetch_related`` loads one level for a list of instances."""
+
+    __slots__ = ("owner", "through", "kind", "to_attr")
+
+    def __init__(self, owner, through, kind, to_attr):
+        self.owner: Load | None = owner
+        self.through: str = through
+        self.kind: str = kind
+        self.to_attr: str | None = to_attr
+
+
+class Op:
+    """A queryset operation that runs its own query: count, exists, aggregate, get..."""
+
+    __slots__ = ("id", "kind", "model", "relation", "query", "kwargs_keys", "origin_load")
+
+    def __init__(self, kind, model, relation, query, kwargs_keys=()):
+        self.id = next(_ids)
+        self.kind: str = kind
+        self.model: str = model
+        self.relation: Relation | None = relation
+        self.query = query  # django.db.models.sql.Query, for the analysis to read
+        self.kwargs_keys: tuple[str, ...] = kwargs_keys
+        self.origin_load: Load | None = relation.owner if relation is not None else None
+
+
+class Load:
+    """One evaluation of a queryset that produced model instances (or rows).
+
+    ``via`` says how: "root" (the application evaluated it), "lazy" (a relation
+    or related manager loaded on one instance), "deferred" (a deferred field),
+    "prefetch" or "select_related" (eager children of another load), or
+    "support" (a helper query, such as a ContentType lookup).
+    """
+
+    __slots__ = (
+        "id",
+        "model",
+        "model_name",
+        "manager",
+        "parent",
+        "segment",
+        "kind",
+        "via",
+        "owner_key",
+        "op",
+        "path",
+        "root",
+        "rows",
+        "first_query",
+        "query",
+        "select_related",
+        "prefetch",
+        "relation",
+        "children",
+        "qs_id",
+        "get_keys",
+    )
+
+    def __init__(self, model_cls, parent=None, segment="", kind="", via="root", owner_key=0):
+        self.id = next(_ids)
+        self.model = model_cls._meta.label if model_cls is not None else ""
+        self.model_name = model_cls.__name__ if model_cls is not None else ""
+        manager = getattr(model_cls, "_default_manager", None)
+        self.manager = getattr(manager, "name", None) or "objects"
+        self.parent: Load | None = parent
+        self.segment = segment
+        self.kind = kind
+        self.via = via
+        self.owner_key = owner_key
+        self.op = "iterate"
+        if parent is None or via == "support":
+            self.path = ""
+            self.root = self
+        else:
+            self.path = f"{parent.path}__{segment}" if parent.path else segment
+            self.root = parent.root
+        self.rows = 0
+        self.first_query: QueryRecord | None = None
+        self.query = None
+        self.select_related: Any = False
+        self.prefetch: list[tuple[str, str | None]] = []
+        self.relation: Relation | None = None
+        self.children: dict[str, Load] = {}
+        self.qs_id = 0
+        self.get_keys: tuple[str, ...] = ()
+
+    def eager_child(self, name: str, model_cls, via: str) -> Load:
+        child = self.children.get(name)
+        if child is None:
+            child = Load(model_cls, parent=self, segment=name, kind="fk", via=via)
+            self.children[name] = child
+        return child
+
+    def segments(self) -> list[Load]:
+        """The loads from the root (exclusive) down to this one."""
+        chain = []
+        node: Load | None = self
+        while node is not None and node.parent is not None and node.via != "support":
+            chain.append(node)
+            node = node.parent
+        chain.reverse()
+        return chain
+
+
+class QueryRecord:
+    """One SQL statement as the database hook saw it."""
+
+    __slots__ = (
+        "index",
+        "sql",
+        "params",
+        "many",
+        "alias",
+        "vendor",
+        "duration_ms",
+        "frames",
+        "template",
+        "cause",
+        "error",
+    )
+
+    def __init__(self, index, sql, params, many, alias, vendor, duration_ms, frames, template):
+        self.index = index
+        self.sql = sql
+        self.params = params
+        self.many = many
+        self.alias = alias
+        self.vendor = vendor
+        self.duration_ms = duration_ms
+        self.frames = frames
+        self.template = template
+        self.cause: Any = None
+        self.error: str | None = None
+
+    @property
+    def stack(self) -> list[str]:
+        from ddt_perfpanels.recording.stack import short_path
+
+        return [f"{short_path(f)}:{line} in {func}" for f, line, func in self.frames]
+
+    @property
+    def site(self) -> str:
+        from ddt_perfpanels.recording.stack import format_site
+
+        return format_site(self.frames, self.template)
+
+    def __repr__(self) -> str:
+        return f"<QueryRecord {self.index} {self.sql[:60]!r}>"
+
+
+class Recorder:
+    """Everything recorded by one ``capture()``."""
+
+    def __init__(self) -> None:
+        config = get_config()
+        self.stack_depth: int = config["STACK_DEPTH"]
+        self.max_queries: int = config["MAX_QUERIES"]
+        self.queries: list[QueryRecord] = []
+        self.loads: list[Load] = []
+        self.ops: list[Op] = []
+        self.dropped_queries = 0
+        self.dropped_time_ms = 0.0
+        # id(instance) -> (instance, load). The instance is kept so that its id
+        # stays unique while the capture lasts; everything is dropped at exit.
+        self.tags: dict[int, tuple[Any, Load]] = {}
+        # (root load id, path) pairs whose eager-loaded objects were read.
+        self.used_eager: set[tuple[int, str]] = set()
+        self.errors: list[str] = []
+        self.paused = 0
+        # Extensions (the cache hooks) keep their records here, by name.
+        self.extras: dict[str, Any] = {}
+        self.started = perf_counter()
+        self.finished: float | None = None
+
+    # -- internal errors: logged, kept for the panel, never raised -----------------
+
+    def internal_error(self, where: str, exc: BaseException) -> None:
+        message = f"{where}: {type(exc).__name__}: {exc}"
+        if len(self.errors) < 20:
+            self.errors.append(message)
+        logger.warning("ddt_perfpanels %s", message, exc_info=exc)
+
+    # -- loads and instance tags ------------------------------------------------------
+
+    def load_of(self, instance: Any) -> Load | None:
+        entry = self.tags.get(id(instance))
+        return entry[1] if entry is not None else None
+
+    def tag(self, obj: Any, load: Load) -> None:
+        tags = self.tags
+        if id(obj) not in tags:
+            tags[id(obj)] = (obj, load)
+        if load.select_related:
+            self._tag_select_related(obj, load, 0)
+
+    def _tag_select_related(self, obj: Any, load: Load, depth: int) -> None:
+        from django.db.models import Model
+
+        if depth > 10:
+            return
+        state = getattr(obj, "_state", None)
+        cache = getattr(state, "fields_cache", None)
+        if not cache:
+            return
+        for name, value in cache.items():
+            if isinstance(value, Model) and id(value) not in self.tags:
+                child = load.eager_child(name, type(value), "select_related")
+                self.tags[id(value)] = (value, child)
+                self._tag_select_related(value, child, depth + 1)
+
+    def note_read(self, value: Any) -> None:
+        """An eagerly loaded object was read through its descriptor."""
+        entry = self.tags.get(id(value))
+        if entry is not None:
+            load = entry[1]
+            if load.via in ("select_related", "prefetch"):
+                self.used_eager.add((load.root.id, load.path))
+
+    def note_prefetched_read(self, owner: Load | None, accessor: str) -> None:
+        if owner is not None:
+            path = f"{owner.path}__{accessor}" if owner.path else accessor
+            self.used_eager.add((owner.root.id, path))
+
+    # -- the record for the panels -----------------------------------------------
+
+    def finish(self) -> None:
+        self.finished = perf_counter()
+        self.tags = {}
+
+    def absorb(self, inner: Recorder) -> None:
+        """A nested capture ended: keep its records here too."""
+        offset = len(self.queries)
+        for record in inner.queries:
+            record.index += offset
+        self.queries.extend(inner.queries)
+        self.loads.extend(inner.loads)
+        self.ops.extend(inner.ops)
+        self.tags.update(inner.tags)
+        self.used_eager |= inner.used_eager
+        self.errors.extend(inner.errors)
+        self.dropped_queries += inner.dropped_queries
+        self.dropped_time_ms += inner.dropped_time_ms
+        for name, value in inner.extras.items():
+            mine = self.extras.get(name)
+            if mine is None:
+                self.extras[name] = value
+            elif hasattr(mine, "absorb"):
+                mine.absorb(value)
+
+
+def current_recorder() -> Recorder | None:
+    return _active.get()
+
+
+class paused:
+    """Nothing inside is recorded: this package's own storage uses it."""
+
+    def __enter__(self) -> None:
+        self._token = _active.set(None)
+
+    def __exit__(self, *exc_info: Any) -> None:
+        _active.reset(self._token)
+
+
+_install_lock = threading.Lock()
+_install_count = 0
+
+
+def _acquire_hooks() -> None:
+    global _install_count
+    from ddt_perfpanels.recording import db, orm
+
+    db.install()
+    with _install_lock:
+        if _install_count == 0:
+            orm.install()
+        _install_count += 1
+
+
+def _release_hooks() -> None:
+    global _install_count
+    from ddt_perfpanels.recording import orm
+
+    with _install_lock:
+        _install_count -= 1
+        if _install_count == 0:
+            orm.uninstall()
+
+
+class capture:
+    """Record the queries, ORM activity and cache calls of the enclosed code.
+
+    ``with capture() as report:`` — the report fills in as the block runs and
+    its findings are computed on first access after the block.  Only the current
+    thread or async task is recorded.
+    """
+
+    def __init__(self) -> None:
+        self.report: Report | None = None
+        self._token = None
+        self._recorder: Recorder | None = None
+
+    def __enter__(self) -> Report:
+        from ddt_perfpanels.report import Report
+
+        recorder = Recorder()
+        self._recorder = recorder
+        self.report = Report(recorder)
+        try:
+            _acquire_hooks()
+        except Exception as exc:  # pragma: no cover - defensive
+            recorder.internal_error("installing hooks", exc)
+            self._hooked = False
+        else:
+            self._hooked = True
+        self._cause_token = _cause.set(None)
+        self._token = _active.set(recorder)
+        return self.report
+
+    def __exit__(self, *exc_info: Any) -> None:
+        recorder = self._recorder
+        assert recorder is not None
+        try:
+            _active.reset(self._token)
+            _cause.reset(self._cause_token)
+        except ValueError:
+            # Exited in another context than it was entered (a misuse across
+            # tasks): fall back to clearing the variables.
+            _active.set(None)
+            _cause.set(None)
+        if self._hooked:
+            try:
+                _release_hooks()
+            except Exception as exc:  # pragma: no cover - defensive
+                recorder.internal_error("removing hooks", exc)
+        outer = _active.get()
+        if outer is not None:
+            outer.absorb(recorder)
+        recorder.finish()
+
+    async def __aenter__(self) -> Report:
+        return self.__enter__()
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        self.__exit__(*exc_info)
+
+
+def format_exception(exc: BaseException) -> str:
+    return "".join(traceback.format_exception_only(type(exc), exc)).strip()

@@ -1,0 +1,112 @@
+"""The database hook: Django's official ``connection.execute_wrapper``.
+
+The wrapper is appended to every connection when it connects (and to those
+already connected when first installed). Outside a capture it costs one
+``ContextVar.get()`` and passes the call straight through.
+"""
+
+from __future__ import annotations
+
+from time import perf_counter
+from typing import Any
+
+from django.db import connections
+from django.db.backends.signals import connection_created
+
+from ddt_perfpanels.recording import context
+from ddt_perfpanels.recording.context import QueryRecord
+from ddt_perfpanels.recording.stack import capture_stack
+
+_installed = False
+# Tables whose queries are the toolbar's own storage (its DatabaseStore).
+_skip_tables: tuple[str, ...] | None = None
+
+
+def _toolbar_tables() -> tuple[str, ...]:
+    global _skip_tables
+    if _skip_tables is None:
+        try:
+            from django.apps import apps
+
+            config = apps.get_app_config("debug_toolbar")
+            _skip_tables = tuple(m._meta.db_table for m in config.get_models())
+        except Exception:
+            _skip_tables = ()
+    return _skip_tables
+
+
+def record_query(execute, sql, params, many, context_: dict[str, Any]):
+    recorder = context._active.get()
+    if recorder is None:
+        return execute(sql, params, many, context_)
+    start = perf_counter()
+    error = None
+    try:
+        return execute(sql, params, many, context_)
+    except Exception as exc:
+        error = exc
+        raise
+    finally:
+        duration = (perf_counter() - start) * 1000
+        try:
+            _record(recorder, sql, params, many, context_, duration, error)
+        except Exception as exc:  # never let bookkeeping break the user's query
+            recorder.internal_error("recording a query", exc)
+
+
+def _record(recorder, sql, params, many, context_, duration, error) -> None:
+    if not isinstance(sql, str):
+        sql = sql.decode("utf-8", "replace") if isinstance(sql, bytes) else str(sql)
+    tables = _skip_tables if _skip_tables is not None else _toolbar_tables()
+    if tables and any(table in sql for table in tables):
+        return
+    if len(recorder.queries) >= recorder.max_queries:
+        recorder.dropped_queries += 1
+        recorder.dropped_time_ms += duration
+        return
+    connection = context_["connection"]
+    # Skip this function, record_query and Django's partial() call.
+    frames, template = capture_stack(recorder.stack_depth, skip=2)
+    if many:
+        # executemany params may be a generator that execute() consumed.
+        params = None
+    record = QueryRecord(
+        len(recorder.queries),
+        sql,
+        params,
+        many,
+        connection.alias,
+        connection.vendor,
+        duration,
+        frames,
+        template,
+    )
+    cause = context._cause.get()
+    record.cause = cause
+    if error is not None:
+        record.error = context.format_exception(error)
+    recorder.queries.append(record)
+    load = getattr(cause, "first_query", False)
+    if load is None:
+        cause.first_query = record
+
+
+def _add_wrapper(connection) -> None:
+    if record_query not in connection.execute_wrappers:
+        connection.execute_wrappers.append(record_query)
+
+
+def _on_connection_created(sender, connection, **kwargs) -> None:
+    _add_wrapper(connection)
+
+
+def install() -> None:
+    """Hook every connection of every thread; idempotent."""
+    global _installed
+    if not _installed:
+        connection_created.connect(_on_connection_created, dispatch_uid="ddt_perfpanels_db")
+        _installed = True
+    # Connections of this thread that exist already (connected or not): the
+    # signal only fires on connect, and a connection may already be open.
+    for connection in connections.all(initialized_only=True):
+        _add_wrapper(connection)

@@ -1,0 +1,388 @@
+"""ORM provenance hooks: which queryset loaded which instances, and which relation
+access, deferred field, count, exists or get caused each query.
+
+Every hook is a small wrapper around one Django method.  They are installed
+while at least one capture is active anywhere in the process and removed when
+the last one ends, so code outside a capture runs Django's own methods.  Each
+wrapper starts with ``_active.get()`` and passes straight through when this
+thread or task is not capturing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import query as query_module
+from django.db.models.fields import related_descriptors as rd
+from django.db.models.query import ModelIterable, QuerySet
+from django.db.models.query_utils import DeferredAttribute
+
+from ddt_perfpanels.recording.context import (
+    Load,
+    Op,
+    PrefetchCause,
+    Relation,
+    RelationCause,
+    _active,
+    _cause,
+)
+
+# The key under which a related manager's queryset carries its Relation. Query
+# hints are copied to every clone of a queryset, which is what we need; routers
+# receive them as ``**hints`` and ignore keys they do not know.
+HINT = "ddt_perfpanels_relation"
+
+_originals: dict[tuple[Any, str], Any] = {}
+
+
+# -- loads ----------------------------------------------------------------------------
+
+
+def _begin_load(recorder, qs) -> Load:
+    cause = _cause.get()
+    hint = qs._hints.get(HINT) if qs._hints else None
+    model = qs.model
+    if isinstance(cause, RelationCause):
+        relation = cause.relation
+        via = "deferred" if relation.kind == "deferred" else "lazy"
+        if relation.kind == "gfk" and model._meta.label == "contenttypes.ContentType":
+            via = "support"
+        load = Load(model, relation.owner, relation.accessor, relation.kind, via, relation.owner_key)
+        load.relation = relation
+    elif isinstance(cause, PrefetchCause):
+        load = Load(model, cause.owner, cause.through, cause.kind, "prefetch")
+    elif hint is not None:
+        load = Load(model, hint.owner, hint.accessor, hint.kind, "lazy", hint.owner_key)
+        load.relation = hint
+    else:
+        load = Load(model)
+        if isinstance(cause, Op) and cause.kind == "get":
+            load.op = "get"
+            load.get_keys = cause.kwargs_keys
+    load.qs_id = id(qs)
+    query = qs.query
+    load.query = query
+    if query.select_related:
+        load.select_related = query.select_related
+    lookups = qs._prefetch_related_lookups
+    if lookups:
+        for lookup in lookups:
+            if isinstance(lookup, str):
+                load.prefetch.append((lookup, None))
+            else:
+                load.prefetch.append((lookup.prefetch_through, lookup.to_attr))
+    recorder.loads.append(load)
+    return load
+
+
+def _fetch_all(self):
+    recorder = _active.get()
+    if recorder is None or self._result_cache is not None:
+        return _originals[QuerySet, "_fetch_all"](self)
+    try:
+        load = _begin_load(recorder, self)
+    except Exception as exc:
+        recorder.internal_error("starting a load", exc)
+        return _originals[QuerySet, "_fetch_all"](self)
+    token = _cause.set(load)
+    try:
+        _originals[QuerySet, "_fetch_all"](self)
+    finally:
+        _cause.reset(token)
+    if self._result_cache is not None:
+        load.rows = len(self._result_cache)
+
+
+def _iterator(self, use_chunked_fetch, chunk_size):
+    """``QuerySet.iterator()``: the cause is set only while Django fetches rows,
+    never while the caller's loop body runs."""
+    original = _originals[QuerySet, "_iterator"]
+    recorder = _active.get()
+    if recorder is None:
+        yield from original(self, use_chunked_fetch, chunk_size)
+        return
+    load = _begin_load(recorder, self)
+    rows = original(self, use_chunked_fetch, chunk_size)
+    while True:
+        token = _cause.set(load)
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        finally:
+            _cause.reset(token)
+        load.rows += 1
+        yield row
+
+
+def _model_iterable_iter(self):
+    original = _originals[ModelIterable, "__iter__"]
+    recorder = _active.get()
+    load = _cause.get()
+    if recorder is None or not isinstance(load, Load) or load.qs_id != id(self.queryset):
+        yield from original(self)
+        return
+    tag = recorder.tag
+    for obj in original(self):
+        try:
+            tag(obj, load)
+        except Exception as exc:
+            recorder.internal_error("tagging an instance", exc)
+        yield obj
+
+
+# -- queryset operations that run their own query -----------------------------------
+
+
+def _relation_in_effect(qs) -> Relation | None:
+    hint = qs._hints.get(HINT) if qs._hints else None
+    if hint is not None:
+        return hint
+    cause = _cause.get()
+    if isinstance(cause, RelationCause):
+        return cause.relation
+    return None
+
+
+def _make_op(name: str):
+    def wrapper(self, *args, **kwargs):
+        original = _originals[QuerySet, name]
+        recorder = _active.get()
+        if recorder is None:
+            return original(self, *args, **kwargs)
+        cause = _cause.get()
+        if isinstance(cause, PrefetchCause) or (
+            name == "get" and isinstance(cause, RelationCause)
+        ):
+            # Django's own work: a descriptor's .get() of the related row, a prefetch.
+            return original(self, *args, **kwargs)
+        try:
+            keys = tuple(kwargs) if name == "get" else ()
+            op = Op(name, self.model._meta.label, _relation_in_effect(self), self.query, keys)
+            recorder.ops.append(op)
+        except Exception as exc:
+            recorder.internal_error(f"recording {name}()", exc)
+            return original(self, *args, **kwargs)
+        token = _cause.set(op)
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            _cause.reset(token)
+
+    wrapper.__name__ = name
+    return wrapper
+
+
+# -- relation descriptors --------------------------------------------------------------
+
+
+def _owner(recorder, instance) -> Load | None:
+    entry = recorder.tags.get(id(instance))
+    return entry[1] if entry is not None else None
+
+
+def _lazy(recorder, instance, accessor: str, kind: str, call, *args):
+    relation = Relation(_owner(recorder, instance), id(instance), accessor, kind)
+    token = _cause.set(RelationCause(relation))
+    try:
+        return call(*args)
+    finally:
+        _cause.reset(token)
+
+
+def _forward_get(self, instance, cls=None):
+    original = _originals[rd.ForwardManyToOneDescriptor, "__get__"]
+    recorder = _active.get()
+    if recorder is None or instance is None:
+        return original(self, instance, cls)
+    if self.field.is_cached(instance):
+        value = original(self, instance, cls)
+        if value is not None:
+            recorder.note_read(value)
+        return value
+    kind = "o2o" if self.field.one_to_one else "fk"
+    return _lazy(recorder, instance, self.field.name, kind, original, self, instance, cls)
+
+
+def _reverse_one_get(self, instance, cls=None):
+    original = _originals[rd.ReverseOneToOneDescriptor, "__get__"]
+    recorder = _active.get()
+    if recorder is None or instance is None:
+        return original(self, instance, cls)
+    if self.related.is_cached(instance):
+        value = self.related.get_cached_value(instance)
+        if value is not None:
+            recorder.note_read(value)
+        return original(self, instance, cls)
+    accessor = self.related.get_accessor_name()
+    return _lazy(recorder, instance, accessor, "reverse_o2o", original, self, instance, cls)
+
+
+def _deferred_get(self, instance, cls=None):
+    original = _originals[DeferredAttribute, "__get__"]
+    if instance is None or self.field.attname in instance.__dict__:
+        return original(self, instance, cls)
+    recorder = _active.get()
+    if recorder is None:
+        return original(self, instance, cls)
+    return _lazy(recorder, instance, self.field.attname, "deferred", original, self, instance, cls)
+
+
+def _manager_accessor(descriptor) -> tuple[str, str]:
+    from django.contrib.contenttypes.fields import ReverseGenericManyToOneDescriptor
+
+    if isinstance(descriptor, ReverseGenericManyToOneDescriptor):
+        return descriptor.field.name, "generic_relation"
+    if isinstance(descriptor, rd.ManyToManyDescriptor):
+        if descriptor.reverse:
+            return descriptor.rel.get_accessor_name(), "reverse_m2m"
+        return descriptor.field.name, "m2m"
+    return descriptor.rel.get_accessor_name(), "reverse_fk"
+
+
+def _manager_get(self, instance, cls=None):
+    original = _originals[rd.ReverseManyToOneDescriptor, "__get__"]
+    manager = original(self, instance, cls)
+    recorder = _active.get()
+    if recorder is None or instance is None:
+        return manager
+    try:
+        accessor, kind = _manager_accessor(self)
+        _bind_manager(manager, Relation(_owner(recorder, instance), id(instance), accessor, kind))
+    except Exception as exc:
+        recorder.internal_error("following a related manager", exc)
+    return manager
+
+
+def _bind_manager(manager, relation: Relation) -> None:
+    """Instance-level overrides on one related manager, so that whatever the
+    code does with it later (``.all()`` in a template, ``.filter()``,
+    ``.count()``) knows which relation of which instance it follows."""
+    manager_cls = type(manager)
+
+    def get_queryset():
+        qs = manager_cls.get_queryset(manager)
+        recorder = _active.get()
+        if recorder is None:
+            return qs
+        prefetched = qs._result_cache is not None
+        if prefetched:
+            recorder.note_prefetched_read(relation.owner, relation.accessor)
+        tagged = relation if not prefetched else Relation(
+            relation.owner, relation.owner_key, relation.accessor, relation.kind, True
+        )
+        qs._hints = {**qs._hints, HINT: tagged}
+        return qs
+
+    def filtering(method):
+        def call(*args, **kwargs):
+            qs = getattr(manager_cls, method)(manager, *args, **kwargs)
+            current = qs._hints.get(HINT)
+            if current is not None and _active.get() is not None:
+                qs._hints = {**qs._hints, HINT: current.with_filter(method, args, kwargs)}
+            return qs
+
+        return call
+
+    def with_relation(method):
+        def call(*args, **kwargs):
+            token = _cause.set(RelationCause(relation))
+            try:
+                return getattr(manager_cls, method)(manager, *args, **kwargs)
+            finally:
+                _cause.reset(token)
+
+        return call
+
+    manager.get_queryset = get_queryset
+    manager.filter = filtering("filter")
+    manager.exclude = filtering("exclude")
+    # ManyRelatedManager.count()/exists() query the through table directly,
+    # bypassing get_queryset(): keep the relation in effect for them.
+    manager.count = with_relation("count")
+    manager.exists = with_relation("exists")
+
+
+def _gfk_owner():
+    from django.contrib.contenttypes import fields as ct_fields
+
+    # Django 6.1 moved GenericForeignKey.__get__ to a descriptor class.
+    return getattr(ct_fields, "GenericForeignKeyDescriptor", None) or ct_fields.GenericForeignKey
+
+
+def _gfk_get(self, instance, cls=None):
+    original = _originals[_gfk_owner(), "__get__"]
+    recorder = _active.get()
+    if recorder is None or instance is None:
+        return original(self, instance, cls)
+    field = getattr(self, "field", self)
+    if field.is_cached(instance):
+        value = original(self, instance, cls)
+        if value is not None:
+            recorder.note_read(value)
+        return value
+    return _lazy(recorder, instance, field.name, "gfk", original, self, instance, cls)
+
+
+def _prefetcher_kind(prefetcher) -> str:
+    if isinstance(prefetcher, (rd.ForwardManyToOneDescriptor, rd.ReverseOneToOneDescriptor)):
+        return "fk"
+    name = type(prefetcher).__name__
+    if "GenericForeignKey" in name:
+        return "gfk"
+    return "multi"
+
+
+def _prefetch_one_level(instances, prefetcher, lookup, level):
+    original = _originals[query_module, "prefetch_one_level"]
+    recorder = _active.get()
+    if recorder is None or not instances:
+        return original(instances, prefetcher, lookup, level)
+    try:
+        through = lookup.prefetch_through.split("__")[level]
+        to_attr = lookup.get_current_to_attr(level)[0]
+        cause = PrefetchCause(
+            _owner(recorder, instances[0]), through, _prefetcher_kind(prefetcher), to_attr
+        )
+    except Exception as exc:
+        recorder.internal_error("following a prefetch", exc)
+        return original(instances, prefetcher, lookup, level)
+    token = _cause.set(cause)
+    try:
+        return original(instances, prefetcher, lookup, level)
+    finally:
+        _cause.reset(token)
+
+
+# -- install / uninstall -----------------------------------------------------------------
+
+
+def _targets() -> list[tuple[Any, str, Any]]:
+    targets = [
+        (QuerySet, "_fetch_all", _fetch_all),
+        (QuerySet, "_iterator", _iterator),
+        (ModelIterable, "__iter__", _model_iterable_iter),
+        (rd.ForwardManyToOneDescriptor, "__get__", _forward_get),
+        (rd.ReverseOneToOneDescriptor, "__get__", _reverse_one_get),
+        (rd.ReverseManyToOneDescriptor, "__get__", _manager_get),
+        (DeferredAttribute, "__get__", _deferred_get),
+        (_gfk_owner(), "__get__", _gfk_get),
+        (query_module, "prefetch_one_level", _prefetch_one_level),
+    ]
+    for name in ("count", "exists", "aggregate", "get", "in_bulk", "update", "delete"):
+        targets.append((QuerySet, name, _make_op(name)))
+    return targets
+
+
+def install() -> None:
+    for owner, name, replacement in _targets():
+        if (owner, name) not in _originals:
+            source = owner.__dict__ if isinstance(owner, type) else vars(owner)
+            _originals[owner, name] = source[name]
+        setattr(owner, name, replacement)
+
+
+def uninstall() -> None:
+    for (owner, name), original in _originals.items():
+        setattr(owner, name, original)
+

@@ -1,0 +1,201 @@
+"""The Report a capture returns: the public API of ddt_perfpanels.
+
+Everything the panels, the budget middleware and the test helpers show comes
+from here; ``to_dict()`` is what a panel stores.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ddt_perfpanels.conf import get_config
+
+if TYPE_CHECKING:
+    from ddt_perfpanels.analysis.nplusone import NPlusOneFinding, UnusedEagerFinding
+    from ddt_perfpanels.recording.context import QueryRecord, Recorder
+
+_MAX_PARAMS = 50
+
+
+def jsonable_param(value: Any) -> Any:
+    """A parameter as JSON: never the raw bytes of a binary value."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, str):
+        return value if len(value) <= 200 else value[:200] + "…"
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, (list, tuple)):
+        return [jsonable_param(v) for v in value[:_MAX_PARAMS]]
+    text = str(value)
+    return text if len(text) <= 200 else text[:200] + "…"
+
+
+def jsonable_params(params: Any) -> Any:
+    if params is None:
+        return None
+    if isinstance(params, dict):
+        return {str(k): jsonable_param(v) for k, v in list(params.items())[:_MAX_PARAMS]}
+    try:
+        items = list(params)
+    except TypeError:
+        return jsonable_param(params)
+    values = [jsonable_param(v) for v in items[:_MAX_PARAMS]]
+    if len(items) > _MAX_PARAMS:
+        values.append(f"… {len(items) - _MAX_PARAMS} more")
+    return values
+
+
+class Report:
+    """What one ``capture()`` recorded, and the findings computed from it.
+
+    Findings are computed on first access once the capture has ended, then kept.
+    """
+
+    def __init__(self, recorder: Recorder):
+        self._recorder = recorder
+        self._computed: dict[str, Any] = {}
+
+    def _get(self, name: str, compute):
+        if name in self._computed:
+            return self._computed[name]
+        value = compute()
+        if self._recorder.finished is not None:
+            self._computed[name] = value
+        return value
+
+    # -- raw records ---------------------------------------------------------------
+
+    @property
+    def queries(self) -> list[QueryRecord]:
+        return self._recorder.queries
+
+    @property
+    def errors(self) -> list[str]:
+        """Failures inside ddt_perfpanels while recording (never raised to you)."""
+        return self._recorder.errors
+
+    @property
+    def recorder(self) -> Recorder:
+        return self._recorder
+
+    @property
+    def duration_ms(self) -> float:
+        end = self._recorder.finished
+        if end is None:
+            from time import perf_counter
+
+            end = perf_counter()
+        return (end - self._recorder.started) * 1000
+
+    @property
+    def query_count(self) -> int:
+        return len(self._recorder.queries) + self._recorder.dropped_queries
+
+    @property
+    def db_time_ms(self) -> float:
+        recorder = self._recorder
+        return sum(q.duration_ms for q in recorder.queries) + recorder.dropped_time_ms
+
+    # -- findings ------------------------------------------------------------------
+
+    @property
+    def nplusone(self) -> list[NPlusOneFinding]:
+        def compute():
+            from ddt_perfpanels.analysis.nplusone import find_nplusone
+
+            config = get_config()
+            return find_nplusone(
+                self._recorder, config["NPLUSONE_MIN_QUERIES"], config["SQL_PREVIEW_CHARS"]
+            )
+
+        return self._safe("nplusone", compute, [])
+
+    @property
+    def unused_eager(self) -> list[UnusedEagerFinding]:
+        def compute():
+            from ddt_perfpanels.analysis.nplusone import find_unused_eager
+
+            return find_unused_eager(self._recorder)
+
+        return self._safe("unused_eager", compute, [])
+
+    @property
+    def counts(self) -> list[Any]:
+        def compute():
+            from ddt_perfpanels.analysis.counts import find_count_findings
+
+            return find_count_findings(self._recorder)
+
+        return self._safe("counts", compute, [])
+
+    @property
+    def cache(self) -> Any:
+        def compute():
+            from ddt_perfpanels.analysis.cache import build_cache_report
+
+            return build_cache_report(self._recorder)
+
+        return self._safe("cache", compute, None)
+
+    def _safe(self, name: str, compute, fallback):
+        try:
+            return self._get(name, compute)
+        except Exception as exc:
+            self._recorder.internal_error(f"analysing {name}", exc)
+            self._computed[name] = fallback
+            return fallback
+
+    @property
+    def duplicates(self) -> tuple[int, int]:
+        def compute():
+            from ddt_perfpanels.analysis.sql import duplicate_and_similar
+
+            return duplicate_and_similar(self._recorder.queries)
+
+        return self._safe("duplicates", compute, (0, 0))
+
+    def metrics(self) -> dict[str, float]:
+        """The numbers a budget can limit."""
+        duplicates, similar = self.duplicates
+        values: dict[str, float] = {
+            "queries": self.query_count,
+            "duplicate_queries": duplicates,
+            "similar_queries": similar,
+            "db_time_ms": round(self.db_time_ms, 3),
+            "nplusone": len(self.nplusone),
+            "count_findings": len(self.counts),
+        }
+        cache = self.cache
+        if cache is not None and hasattr(cache, "metrics"):
+            values.update(cache.metrics())
+        return values
+
+    def to_dict(self, queries: bool = False) -> dict[str, Any]:
+        """JSON-serializable: what a panel stores."""
+        cache = self.cache
+        data: dict[str, Any] = {
+            "query_count": self.query_count,
+            "db_time_ms": round(self.db_time_ms, 3),
+            "metrics": self.metrics(),
+            "nplusone": [f.to_dict() for f in self.nplusone],
+            "unused_eager": [f.to_dict() for f in self.unused_eager],
+            "counts": [f.to_dict() for f in self.counts],
+            "cache": cache.to_dict() if cache is not None else None,
+            "errors": list(self.errors),
+        }
+        if queries:
+            data["queries"] = [query_to_dict(q) for q in self.queries]
+        return data
+
+
+def query_to_dict(query: QueryRecord) -> dict[str, Any]:
+    return {
+        "sql": query.sql,
+        "params": jsonable_params(query.params),
+        "duration_ms": round(query.duration_ms, 3),
+        "alias": query.alias,
+        "stack": query.stack,
+        "site": query.site,
+        "error": query.error,
+    }

@@ -1,0 +1,15 @@
+from debug_toolbar.toolbar import debug_toolbar_urls
+from django.contrib import admin
+from django.urls import path
+
+from tests.testapp import views
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("books/", views.book_list, name="book-list"),
+    path("books/fixed/", views.book_list_fixed, name="book-list-fixed"),
+    path("books/async/", views.book_list_async, name="book-list-async"),
+    path("books/template/", views.book_list_template, name="book-list-template"),
+    path("hostile/", views.hostile, name="hostile"),
+    *debug_toolbar_urls(),
+]
