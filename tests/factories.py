@@ -21,7 +21,8 @@ def make_library(authors: int = 3, books_per_author: int = 3) -> None:
     ]
     tags = [Tag.objects.create(name=f"tag{i}") for i in range(3)]
     book_type = ContentType.objects.get_for_model(Book)
-    for a in range(authors):
+    offset = Author.objects.count()  # unique names when called again
+    for a in range(offset, offset + authors):
         author = Author.objects.create(
             name=f"Author {a}", bio=f"Bio {a}", publisher=publishers[a % 2]
         )

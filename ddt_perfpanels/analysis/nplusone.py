@@ -120,6 +120,17 @@ def _manager_expr(load: Load) -> str:
     return f"{load.model_name}.{load.manager}"
 
 
+def _queryset_expr(load: Load) -> str:
+    """How the code wrote this queryset: ``Book.objects`` or ``author.books``."""
+    if load.parent is not None and load.via == "lazy":
+        return f"{load.parent.model_name.lower()}.{load.segment}"
+    relation = load.relation
+    if relation is not None and relation.owner_name and relation.kind not in SINGLE_KINDS:
+        # A related manager of an object loaded before the capture started.
+        return f"{relation.owner_name.lower()}.{relation.accessor}"
+    return _manager_expr(load)
+
+
 def _existing_eager(load: Load) -> tuple[list[str], list[str]]:
     select = flatten_select_related(load.select_related)
     prefetch = [
@@ -188,10 +199,7 @@ def _relation_finding(group: _Group, groups: dict[tuple, _Group], sql_chars: int
     select, prefetch = _existing_eager(anchor)
     select_all = anchor.select_related is True
     model_label, model_name = anchor.model, anchor.model_name
-    if anchor.parent is None:
-        base = _manager_expr(anchor)
-    else:
-        base = f"{anchor.parent.model_name.lower()}.{anchor.segment}"
+    base = _queryset_expr(anchor)
 
     relation = leaf.relation
     extra = ""
@@ -268,7 +276,7 @@ def _deferred_finding(group: _Group, sql_chars: int) -> NPlusOneFinding:
         remaining = [n for n in names if n != lookup]
         suggestion = base + (f".defer({quoted(remaining)})" if remaining else ".all()")
     else:
-        suggestion = f"{base}.only({quoted([*names, lookup])})"
+        suggestion = f"{base}.only({quoted(sorted({*names, lookup}))})"
     queries = group.queries
     peers = _fetch_peers_hint(root, [], "only")
     message = (
@@ -406,9 +414,7 @@ def find_unused_eager(recorder) -> list[UnusedEagerFinding]:
             continue
         if not load.select_related and not load.prefetch:
             continue
-        base = _manager_expr(load) if load.parent is None else (
-            f"{load.parent.model_name.lower()}.{load.segment}"
-        )
+        base = _queryset_expr(load)
         select, prefetch = _existing_eager(load)
         select_paths = all_select_related_paths(load.select_related)
 

@@ -35,11 +35,14 @@ SINGLE_KINDS = frozenset({"fk", "o2o", "reverse_o2o"})
 class Relation:
     """A relation followed from one model instance (``book.author``, ``author.books``)."""
 
-    __slots__ = ("owner", "owner_key", "accessor", "kind", "prefetched", "filters")
+    __slots__ = ("owner", "owner_key", "owner_name", "accessor", "kind", "prefetched", "filters")
 
-    def __init__(self, owner, owner_key, accessor, kind, prefetched=False, filters=()):
+    def __init__(
+        self, owner, owner_key, accessor, kind, prefetched=False, filters=(), owner_name=""
+    ):
         self.owner: Load | None = owner  # the load that produced the instance
         self.owner_key: int = owner_key  # id() of the instance, to count distinct rows
+        self.owner_name: str = owner_name  # the instance's model class name
         self.accessor: str = accessor
         self.kind: str = kind
         self.prefetched: bool = prefetched
@@ -53,6 +56,7 @@ class Relation:
             self.kind,
             self.prefetched,
             (*self.filters, (method, args, kwargs)),
+            self.owner_name,
         )
 
 

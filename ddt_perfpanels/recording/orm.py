@@ -182,7 +182,9 @@ def _owner(recorder, instance) -> Load | None:
 
 
 def _lazy(recorder, instance, accessor: str, kind: str, call, *args):
-    relation = Relation(_owner(recorder, instance), id(instance), accessor, kind)
+    relation = Relation(
+        _owner(recorder, instance), id(instance), accessor, kind, owner_name=type(instance).__name__
+    )
     token = _cause.set(RelationCause(relation))
     try:
         return call(*args)
@@ -248,7 +250,9 @@ def _manager_get(self, instance, cls=None):
         return manager
     try:
         accessor, kind = _manager_accessor(self)
-        _bind_manager(manager, Relation(_owner(recorder, instance), id(instance), accessor, kind))
+        owner = _owner(recorder, instance)
+        relation = Relation(owner, id(instance), accessor, kind, owner_name=type(instance).__name__)
+        _bind_manager(manager, relation)
     except Exception as exc:
         recorder.internal_error("following a related manager", exc)
     return manager
@@ -268,9 +272,16 @@ def _bind_manager(manager, relation: Relation) -> None:
         prefetched = qs._result_cache is not None
         if prefetched:
             recorder.note_prefetched_read(relation.owner, relation.accessor)
-        tagged = relation if not prefetched else Relation(
-            relation.owner, relation.owner_key, relation.accessor, relation.kind, True
-        )
+        tagged = relation
+        if prefetched:
+            tagged = Relation(
+                relation.owner,
+                relation.owner_key,
+                relation.accessor,
+                relation.kind,
+                True,
+                owner_name=relation.owner_name,
+            )
         qs._hints = {**qs._hints, HINT: tagged}
         return qs
 
