@@ -19,8 +19,10 @@ _MAX_CHARS = 20_000
 
 def fingerprint_sql(sql: str) -> str:
     """The statement with its literals and parameters abstracted away."""
-    text = sql[:_MAX_CHARS]
-    text = _IN_LIST.sub("IN (...)", text)
+    # Collapse IN (...) lists first, over the whole statement (one linear pass),
+    # so that a list longer than the prefix still fingerprints the same.
+    text = _IN_LIST.sub("IN (...)", sql)
+    text = text[:_MAX_CHARS]
     text = _STRING.sub("?", text)
     text = _PLACEHOLDER.sub("?", text)
     text = _NUMBER.sub("?", text)

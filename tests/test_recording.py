@@ -1,0 +1,183 @@
+"""The recording engine: isolation, zero cost outside a capture, hostile input."""
+
+import asyncio
+import json
+import threading
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import DatabaseError, connection
+from django.db.models.fields.related_descriptors import ForwardManyToOneDescriptor
+from django.db.models.query import QuerySet
+
+from ddt_perfpanels import capture
+from ddt_perfpanels.analysis.sql import fingerprint_sql
+from ddt_perfpanels.recording import current_recorder, paused
+from tests.factories import make_library
+from tests.testapp.models import Author, Book
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def library():
+    make_library(authors=2, books_per_author=2)
+
+
+def test_hooks_are_removed_when_no_capture_is_active(library):
+    fetch_all = QuerySet.__dict__["_fetch_all"]
+    descriptor_get = ForwardManyToOneDescriptor.__dict__["__get__"]
+    with capture():
+        assert QuerySet.__dict__["_fetch_all"] is not fetch_all
+        with capture():
+            pass
+        # Still installed while the outer capture runs.
+        assert QuerySet.__dict__["_fetch_all"] is not fetch_all
+    assert QuerySet.__dict__["_fetch_all"] is fetch_all
+    assert ForwardManyToOneDescriptor.__dict__["__get__"] is descriptor_get
+
+
+def test_queries_outside_a_capture_are_not_recorded(library):
+    list(Book.objects.all())
+    assert current_recorder() is None
+    with capture() as report:
+        list(Author.objects.all())
+    list(Book.objects.all())
+    assert len(report.queries) == 1
+    assert "testapp_author" in report.queries[0].sql
+
+
+def test_nested_capture_sees_its_own_and_the_outer_sees_all(library):
+    with capture() as outer:
+        list(Author.objects.all())
+        with capture() as inner:
+            for book in Book.objects.all():
+                book.author.name
+        list(Author.objects.all())
+    assert len(inner.queries) == 5
+    assert len(outer.queries) == 7
+    assert len(inner.nplusone) == 1
+    assert len(outer.nplusone) == 1
+
+
+def test_paused_records_nothing(library):
+    with capture() as report:
+        with paused():
+            list(Book.objects.all())
+        list(Author.objects.all())
+    assert len(report.queries) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_threads_do_not_mix_records(library):
+    results = {}
+    barrier = threading.Barrier(2)
+
+    def work(name, model):
+        from django.db import connections
+
+        with capture() as report:
+            barrier.wait()
+            for _ in range(5):
+                list(model.objects.all())
+            barrier.wait()
+        results[name] = report
+        connections.close_all()
+
+    threads = [
+        threading.Thread(target=work, args=("authors", Author)),
+        threading.Thread(target=work, args=("books", Book)),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(results["authors"].queries) == 5
+    assert all("testapp_author" in q.sql for q in results["authors"].queries)
+    assert all("testapp_book" in q.sql for q in results["books"].queries)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_async_tasks_do_not_mix_records():
+    await sync_to_async(make_library)(authors=2, books_per_author=2)
+
+    async def task(model, n):
+        with capture() as report:
+            for _ in range(n):
+                await sync_to_async(lambda: list(model.objects.all()))()
+                await asyncio.sleep(0)
+        return report
+
+    authors, books = await asyncio.gather(task(Author, 3), task(Book, 4))
+    assert len(authors.queries) == 3
+    assert len(books.queries) == 4
+    assert all("testapp_book" in q.sql for q in books.queries)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_async_orm_calls_are_recorded():
+    await sync_to_async(make_library)(authors=2, books_per_author=2)
+    with capture() as report:
+        async for book in Book.objects.all():
+            pass
+        assert await Book.objects.acount() == 4
+    assert len(report.queries) == 2
+
+
+def test_failing_sql_is_raised_to_the_caller_and_recorded():
+    with capture() as report:
+        with pytest.raises(DatabaseError):
+            with connection.cursor() as cursor:
+                cursor.execute("THIS IS ))) NOT SQL '")
+    [query] = report.queries
+    assert query.error
+    assert fingerprint_sql(query.sql)  # no exception on unreadable SQL
+    json.dumps(report.to_dict(queries=True))
+
+
+def test_huge_in_list_and_binary_params(library):
+    ids = list(range(1, 20_001))
+    with capture() as report:
+        list(Book.objects.filter(pk__in=ids[:900]))
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT %s, %s", [b"\x00\x01\xff" * 1000, memoryview(b"abc")])
+    data = report.to_dict(queries=True)
+    json.dumps(data)
+    assert data["queries"][1]["params"] == ["<3000 bytes>", "<3 bytes>"]
+    assert len(data["queries"][0]["params"]) == 51  # 50 kept, then "… 850 more"
+    assert fingerprint_sql(report.queries[0].sql).count("?") <= 2
+    sql = "SELECT * FROM t WHERE id IN (" + ", ".join(map(str, ids)) + ")"
+    assert fingerprint_sql(sql) == "SELECT * FROM t WHERE id IN (...)"
+
+
+def test_internal_failure_is_kept_and_never_raised(library, monkeypatch):
+    from ddt_perfpanels.recording import db
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(db, "capture_stack", broken)
+    with capture() as report:
+        books = list(Book.objects.all())
+    assert len(books) == 4
+    assert report.queries == []
+    assert report.errors and "RuntimeError: boom" in report.errors[0]
+
+
+def test_max_queries_keeps_counting(library, settings):
+    settings.DDT_PERFPANELS = {"MAX_QUERIES": 3}
+    with capture() as report:
+        for _ in range(5):
+            list(Author.objects.all())
+    assert len(report.queries) == 3
+    assert report.query_count == 5
+    assert report.metrics()["queries"] == 5
+
+
+def test_sql_fingerprints():
+    assert fingerprint_sql("SELECT a FROM t WHERE x = 'it''s' AND y = 42") == (
+        "SELECT a FROM t WHERE x = ? AND y = ?"
+    )
+    assert fingerprint_sql('SELECT "t"."a1" FROM t WHERE b = %s') == (
+        'SELECT "t"."a1" FROM t WHERE b = ?'
+    )

@@ -1,0 +1,91 @@
+"""The N+1 panel inside a real django-debug-toolbar request cycle."""
+
+import html
+
+import pytest
+from django.test import AsyncClient, Client
+
+from tests.factories import make_library
+from tests.toolbar import apanel_content, panel_content, toolbar_stats
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def toolbar_on(settings):
+    settings.DEBUG = True
+    make_library(authors=2, books_per_author=2)
+
+
+def test_cluster_and_fix_are_shown():
+    client = Client()
+    response = client.get("/books/")
+    assert response.status_code == 200
+    content = panel_content(client, response, "NPlusOnePanel")
+    assert "testapp.Book → author" in content
+    # The suggestion is escaped HTML, and unescapes to the exact code.
+    assert html.escape('Book.objects.select_related("author")') in content
+    assert 'data-ddtpp-copy="Book.objects.select_related(&quot;author&quot;)"' in content
+    assert "4 queries" in content
+    assert "tests/testapp/views.py:" in content  # the access site
+
+
+def test_nav_subtitle_counts_clusters_and_wasted_queries():
+    client = Client()
+    response = client.get("/books/")
+    assert "1 cluster, 3 wasted queries" in response.content.decode()
+
+
+def test_fixed_page_is_clean():
+    client = Client()
+    response = client.get("/books/fixed/")
+    content = panel_content(client, response, "NPlusOnePanel")
+    assert "No N+1 queries in this request (1 query)." in content
+    assert "none" in response.content.decode()
+
+
+def test_stats_are_stored_as_json():
+    client = Client()
+    response = client.get("/books/")
+    stats = toolbar_stats(response, "NPlusOnePanel")
+    [cluster] = stats["nplusone"]
+    assert cluster["suggestion"] == 'Book.objects.select_related("author")'
+    assert cluster["count"] == 4
+
+
+def test_template_loop_shows_template_line():
+    client = Client()
+    response = client.get("/books/template/")
+    content = panel_content(client, response, "NPlusOnePanel")
+    assert "testapp/books.html:4" in content
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_async_view_under_asgi():
+    client = AsyncClient()
+    response = await client.get("/books/async/")
+    assert response.status_code == 200
+    content = await apanel_content(client, response, "NPlusOnePanel")
+    assert html.escape('Book.objects.select_related("author")') in content
+
+
+def test_hostile_input_is_escaped_and_recorded():
+    from tests.testapp.models import Author
+
+    Author.objects.filter(pk=Author.objects.first().pk).update(name="<img src=x onerror=alert(1)>")
+    client = Client()
+    response = client.get("/hostile/")
+    assert response.status_code == 200
+    content = panel_content(client, response, "NPlusOnePanel")
+    assert "<script>" not in content and "<img src=x" not in content
+    stats = toolbar_stats(response, "NPlusOnePanel")
+    assert stats["query_count"] == 6  # the raw query with binary params + 1 + 4
+
+
+def test_toolbar_own_requests_are_not_recorded():
+    client = Client()
+    response = client.get("/books/")
+    before = toolbar_stats(response, "NPlusOnePanel")
+    panel_content(client, response, "NPlusOnePanel")
+    after = toolbar_stats(response, "NPlusOnePanel")
+    assert before == after
