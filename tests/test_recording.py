@@ -181,3 +181,25 @@ def test_sql_fingerprints():
     assert fingerprint_sql('SELECT "t"."a1" FROM t WHERE b = %s') == (
         'SELECT "t"."a1" FROM t WHERE b = ?'
     )
+
+
+def test_querysets_with_recorded_relations_pickle_cleanly(library):
+    import copy
+    import pickle
+
+    with capture():
+        author = Author.objects.first()
+        books = author.books.all()
+        restored = pickle.loads(pickle.dumps(books))
+        copied = copy.deepcopy(books)
+    assert [b.pk for b in restored] == [b.pk for b in books]
+    assert restored._hints.get("ddt_perfpanels_relation") is None
+    assert list(copied) == list(books)
+
+
+def test_iterator_rows_are_tracked(library):
+    with capture() as report:
+        for book in Book.objects.iterator(chunk_size=2):
+            book.author.name
+    [finding] = report.nplusone
+    assert finding.suggestion == 'Book.objects.select_related("author")'

@@ -48,6 +48,17 @@ class Relation:
         self.prefetched: bool = prefetched
         self.filters: tuple = filters  # (method, args, kwargs) applied on a related manager
 
+    # A Relation rides in queryset hints. Pickling or copying a queryset (to
+    # cache it, say) must not drag the recording along: it becomes None.
+    def __reduce__(self):
+        return (type(None), ())
+
+    def __copy__(self) -> Relation:
+        return self
+
+    def __deepcopy__(self, memo: dict) -> Relation:
+        return self
+
     def with_filter(self, method: str, args: tuple, kwargs: dict) -> Relation:
         return Relation(
             self.owner,
