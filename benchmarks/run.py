@@ -1,0 +1,325 @@
+"""ddt_perfpanels benchmarks: one command, a printed table, a JSON file.
+
+    python -m benchmarks.run            # the full run (a few minutes)
+    python -m benchmarks.run --quick    # tiny sizes: checks that everything works
+
+What is measured, in one process, configurations alternating, median of rounds:
+1. per-request time of a view running N queries under: bare Django; the toolbar
+   with its default panels; the toolbar without its SQL panel (to price the SQL
+   panel per query); the toolbar plus our panels; our BudgetMiddleware alone;
+   django-zeal, for reference;
+2. the time to build the report (all analyses, to_dict()) from N recorded queries;
+3. peak memory of one request with 10,000 queries: the toolbar alone against the
+   toolbar plus our panels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import importlib
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmarks.settings")
+
+import warnings  # noqa: E402
+
+import django  # noqa: E402
+
+warnings.filterwarnings("ignore", message="N+1 detected")
+
+django.setup()
+
+from debug_toolbar.settings import PANELS_DEFAULTS  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import override_settings  # noqa: E402
+
+from benchmarks.benchapp.models import Author, Book  # noqa: E402
+
+TOOLBAR = "debug_toolbar.middleware.DebugToolbarMiddleware"
+OUR_PANELS = [
+    "ddt_perfpanels.panels.NPlusOnePanel",
+    "ddt_perfpanels.panels.CountsPanel",
+    "ddt_perfpanels.panels.CacheBreakdownPanel",
+    "ddt_perfpanels.panels.BudgetPanel",
+]
+
+
+def _importable(dotted: str) -> bool:
+    module, _, name = dotted.rpartition(".")
+    try:
+        return hasattr(importlib.import_module(module), name)
+    except ImportError:
+        return False
+
+
+def configurations() -> dict[str, dict]:
+    ours = [p for p in OUR_PANELS if _importable(p)]
+    without_sql = [p for p in PANELS_DEFAULTS if p != "debug_toolbar.panels.sql.SQLPanel"]
+    if os.environ.get("BENCH_ZEAL"):
+        return {
+            "bare": {"MIDDLEWARE": []},
+            "zeal": {"MIDDLEWARE": ["zeal.middleware.zeal_middleware"]},
+        }
+    configs = {
+        # Django with ddt_perfpanels installed but nothing capturing: the only
+        # cost left is the pass-through of its execute_wrapper.
+        "bare": {"MIDDLEWARE": []},
+        # Django alone: ddt_perfpanels' database hook removed for the run.
+        "bare_without_ddt_perfpanels": {"MIDDLEWARE": [], STRIP_HOOK: True},
+        "toolbar": {"MIDDLEWARE": [TOOLBAR], "DEBUG_TOOLBAR_PANELS": PANELS_DEFAULTS},
+        "toolbar_without_sql": {"MIDDLEWARE": [TOOLBAR], "DEBUG_TOOLBAR_PANELS": without_sql},
+        "toolbar+perfpanels": {
+            "MIDDLEWARE": [TOOLBAR],
+            "DEBUG_TOOLBAR_PANELS": [*PANELS_DEFAULTS, *ours],
+        },
+    }
+    if _importable("ddt_perfpanels.middleware.BudgetMiddleware"):
+        configs["budget_middleware"] = {
+            "MIDDLEWARE": ["ddt_perfpanels.middleware.BudgetMiddleware"],
+            # Record everything, as a staging server would; nothing is over budget
+            # here, so no row is written: the cost measured is the recording.
+            "DDT_PERFPANELS": {"BUDGETS": {"default": {"queries": 100_000}}},
+        }
+    return configs
+
+
+STRIP_HOOK = "_strip_ddt_perfpanels_hook"
+
+
+class _without_db_hook:
+    """Take ddt_perfpanels' execute_wrapper off every connection for a while."""
+
+    def __enter__(self):
+        from django.db import connections
+        from django.db.backends.signals import connection_created
+
+        from ddt_perfpanels.recording import db
+
+        connection_created.disconnect(dispatch_uid="ddt_perfpanels_db")
+        for conn in connections.all():
+            if db.record_query in conn.execute_wrappers:
+                conn.execute_wrappers.remove(db.record_query)
+        db._installed = False
+
+    def __exit__(self, *exc):
+        from ddt_perfpanels.recording import db
+
+        db.install()
+
+
+def seed(books: int) -> None:
+    call_command("migrate", verbosity=0, run_syncdb=True)
+    if Book.objects.count() >= books:
+        return
+    Book.objects.all().delete()
+    Author.objects.all().delete()
+    authors = Author.objects.bulk_create(Author(name=f"Author {i}") for i in range(200))
+    Book.objects.bulk_create(
+        (Book(title=f"Book {i}", author=authors[i % len(authors)]) for i in range(books)),
+        batch_size=5000,
+    )
+
+
+def time_requests(config: dict, n: int, requests: int) -> float:
+    """Median milliseconds per request."""
+    config = dict(config)
+    strip = config.pop(STRIP_HOOK, False)
+    with override_settings(**config), (_without_db_hook() if strip else _nothing()):
+        client = Client()
+        client.get(f"/q/{n}/")  # warm up: imports, template loading
+        samples = []
+        for _ in range(requests):
+            gc.collect()
+            start = time.perf_counter()
+            response = client.get(f"/q/{n}/")
+            samples.append((time.perf_counter() - start) * 1000)
+            assert response.status_code == 200, response.status_code
+    return statistics.median(samples)
+
+
+class _nothing:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return None
+
+
+def overhead(sizes: list[int], rounds: int, requests: int) -> list[dict]:
+    configs = configurations()
+    rows = []
+    for n in sizes:
+        samples: dict[str, list[float]] = {name: [] for name in configs}
+        names = list(configs)
+        for round_ in range(rounds):
+            # Alternate the order each round so drift does not favour anyone.
+            order = names[round_ % len(names) :] + names[: round_ % len(names)]
+            for name in order:
+                samples[name].append(time_requests(configs[name], n, requests))
+        medians = {name: statistics.median(values) for name, values in samples.items()}
+        bare = medians.get("bare_without_ddt_perfpanels", medians["bare"])
+        for name, ms in medians.items():
+            rows.append(
+                {
+                    "queries": n,
+                    "config": name,
+                    "ms_per_request": round(ms, 3),
+                    "ratio_to_bare": round(ms / bare, 3),
+                    "overhead_us_per_query": round((ms - bare) / n * 1000, 2),
+                }
+            )
+        if "toolbar" not in medians:
+            continue
+        sql_panel = (medians["toolbar"] - medians["toolbar_without_sql"]) / n * 1000
+        ours = (medians["toolbar+perfpanels"] - medians["toolbar"]) / n * 1000
+        rows.append(
+            {
+                "queries": n,
+                "config": "(toolbar SQL panel per query, µs)",
+                "overhead_us_per_query": round(sql_panel, 2),
+            }
+        )
+        rows.append(
+            {
+                "queries": n,
+                "config": "(our panels per query, µs)",
+                "overhead_us_per_query": round(ours, 2),
+                "ratio_to_sql_panel": round(ours / sql_panel, 3) if sql_panel > 0 else None,
+            }
+        )
+    return rows
+
+
+def zeal_overhead(sizes: list[int], rounds: int, requests: int) -> list[dict]:
+    """django-zeal patches the ORM process-wide once installed: measure it, and a
+    bare Django to compare with, in a process of its own."""
+    import subprocess
+
+    if not _importable("zeal.middleware.zeal_middleware"):
+        return []
+    args = [sys.executable, "-m", "benchmarks.run", "--zeal-only", "--sizes"]
+    args += [str(n) for n in sizes] + ["--rounds", str(rounds), "--requests", str(requests)]
+    env = {**os.environ, "BENCH_ZEAL": "1"}
+    out = subprocess.run(
+        args, env=env, cwd=HERE.parent, capture_output=True, text=True, check=True
+    ).stdout
+    rows = json.loads(out.strip().splitlines()[-1])
+    for row in rows:
+        row["config"] = f"{row['config']} (zeal process)"
+    return rows
+
+
+def run_queries(n: int) -> None:
+    for book in Book.objects.order_by("pk")[: n - 1]:
+        book.author.name
+
+
+def analysis(sizes: list[int], repeats: int = 3) -> list[dict]:
+    from ddt_perfpanels import capture
+    from ddt_perfpanels.report import Report
+
+    rows = []
+    for n in sizes:
+        with override_settings(DDT_PERFPANELS={"MAX_QUERIES": max(sizes) + 10}):
+            with capture() as report:
+                run_queries(n)
+            recorder = report.recorder
+            samples = []
+            for _ in range(repeats):
+                fresh = Report(recorder)
+                start = time.perf_counter()
+                json.dumps(fresh.to_dict())
+                samples.append((time.perf_counter() - start) * 1000)
+        rows.append({"queries": len(recorder.queries), "report_ms": round(statistics.median(samples), 3)})
+    for previous, row in zip(rows, rows[1:], strict=False):
+        growth = row["queries"] / previous["queries"]
+        row["time_ratio_per_size_ratio"] = round(
+            (row["report_ms"] / previous["report_ms"]) / growth, 3
+        )
+    return rows
+
+
+def memory(n: int) -> list[dict]:
+    configs = configurations()
+    rows = []
+    for name in ("toolbar", "toolbar+perfpanels"):
+        with override_settings(**configs[name]):
+            client = Client()
+            client.get(f"/q/{n}/")
+            gc.collect()
+            tracemalloc.start()
+            tracemalloc.reset_peak()
+            client.get(f"/q/{n}/")
+            _current, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+        rows.append({"config": name, "queries": n, "peak_mib": round(peak / 2**20, 2)})
+    return rows
+
+
+def print_table(title: str, rows: list[dict]) -> None:
+    print(f"\n## {title}")
+    if not rows:
+        print("(nothing measured)")
+        return
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    widths = {c: max(len(c), *(len(str(r.get(c, ""))) for r in rows)) for c in columns}
+    print(" | ".join(c.ljust(widths[c]) for c in columns))
+    print("-|-".join("-" * widths[c] for c in columns))
+    for row in rows:
+        print(" | ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns))
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: check it works")
+    parser.add_argument("--json", default=str(HERE / "results.json"), help="where to write")
+    parser.add_argument("--zeal-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--sizes", type=int, nargs="*", help=argparse.SUPPRESS)
+    parser.add_argument("--rounds", type=int, default=5, help=argparse.SUPPRESS)
+    parser.add_argument("--requests", type=int, default=5, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.zeal_only:
+        seed(max(args.sizes))
+        print(json.dumps(overhead(args.sizes, args.rounds, args.requests)))
+        return {}
+    if args.quick:
+        sizes, rounds, requests = [20], 1, 2
+        analysis_sizes, memory_n = [100, 1000], 200
+    else:
+        sizes, rounds, requests = [20, 200, 2000], 5, 5
+        analysis_sizes, memory_n = [100, 1000, 10_000, 50_000], 10_000
+    seed(max(analysis_sizes + sizes + [memory_n]))
+    results = {
+        "meta": {
+            "python": platform.python_version(),
+            "django": django.get_version(),
+            "database": connection.vendor,
+            "quick": args.quick,
+            "date": time.strftime("%Y-%m-%d"),
+        },
+        "overhead": overhead(sizes, rounds, requests) + zeal_overhead(sizes, rounds, requests),
+        "analysis": analysis(analysis_sizes),
+        "memory": memory(memory_n),
+    }
+    print_table("Per-request time (median ms) and overhead per query", results["overhead"])
+    print_table("Report building (all analyses + to_dict)", results["analysis"])
+    print_table("Peak memory of one request", results["memory"])
+    Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nwritten to {args.json}")
+    return results
+
+
+if __name__ == "__main__":
+    main()
