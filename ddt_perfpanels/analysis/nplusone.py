@@ -20,7 +20,7 @@ from ddt_perfpanels.analysis.code import (
     quoted,
     render_call,
 )
-from ddt_perfpanels.analysis.sql import fingerprint_sql, preview
+from ddt_perfpanels.analysis.sql import Fingerprints, preview
 from ddt_perfpanels.recording.context import SINGLE_KINDS, Load, QueryRecord
 
 
@@ -318,13 +318,14 @@ def _model_class(label: str):
 
 
 def _get_in_loop_findings(loads: list[Load], min_queries: int, sql_chars: int):
+    fingerprints = Fingerprints()
     groups: dict[tuple, list[Load]] = {}
     for load in loads:
         if load.via != "root" or load.op != "get" or load.first_query is None:
             continue
         query = load.first_query
         site = query.frames[0][:2] if query.frames else query.template
-        key = (load.model, fingerprint_sql(query.sql), site)
+        key = (load.model, fingerprints[query.sql], site)
         groups.setdefault(key, []).append(load)
     findings = []
     for (model, _fp, _site_key), group in groups.items():

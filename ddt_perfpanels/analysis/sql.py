@@ -46,11 +46,21 @@ def repeated(keys: Iterable[Any]) -> int:
     return sum(n - 1 for n in Counter(keys).values() if n > 1)
 
 
+class Fingerprints(dict):
+    """fingerprint_sql, memoized per statement text: ORM queries repeat the same
+    SQL with other parameters, so a request has few distinct texts."""
+
+    def __missing__(self, sql: str) -> str:
+        value = self[sql] = fingerprint_sql(sql)
+        return value
+
+
 def duplicate_and_similar(queries: list) -> tuple[int, int]:
     """(duplicates: same SQL and params again, similar: same statement again with
     other params)."""
+    fingerprints = Fingerprints()
     duplicates = repeated((q.alias, q.sql, params_key(q.params)) for q in queries)
-    similar = repeated((q.alias, fingerprint_sql(q.sql)) for q in queries)
+    similar = repeated((q.alias, fingerprints[q.sql]) for q in queries)
     return duplicates, max(similar - duplicates, 0)
 
 
