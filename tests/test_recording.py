@@ -20,6 +20,17 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
+async def close_thread_connections():
+    """Async views ran their ORM calls in asgiref's worker thread: close that
+    thread's connection so the test database can be dropped."""
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
+    yield
+    await sync_to_async(connections.close_all)()
+
+
+@pytest.fixture
 def library():
     make_library(authors=2, books_per_author=2)
 
@@ -98,7 +109,7 @@ def test_threads_do_not_mix_records(library):
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_async_tasks_do_not_mix_records():
+async def test_async_tasks_do_not_mix_records(close_thread_connections):
     await sync_to_async(make_library)(authors=2, books_per_author=2)
 
     async def task(model, n):
@@ -115,7 +126,7 @@ async def test_async_tasks_do_not_mix_records():
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_async_orm_calls_are_recorded():
+async def test_async_orm_calls_are_recorded(close_thread_connections):
     await sync_to_async(make_library)(authors=2, books_per_author=2)
     with capture() as report:
         async for book in Book.objects.all():
