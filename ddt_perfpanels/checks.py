@@ -24,7 +24,16 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
                 id="ddt_perfpanels.E001",
             )
         ]
-    for key in ("NPLUSONE_MIN_QUERIES", "STACK_DEPTH", "MAX_QUERIES", "SQL_PREVIEW_CHARS"):
+    for key in (
+        "NPLUSONE_MIN_QUERIES",
+        "STACK_DEPTH",
+        "MAX_QUERIES",
+        "SQL_PREVIEW_CHARS",
+        "CACHE_LARGE_VALUE_BYTES",
+        "CACHE_REPEATED_GET_MIN",
+        "CACHE_LOOP_MIN_GETS",
+        "CACHE_MAX_CALLS",
+    ):
         value = user.get(key, DEFAULTS[key])
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             errors.append(
@@ -33,6 +42,13 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
                     id="ddt_perfpanels.E002",
                 )
             )
+    if not isinstance(user.get("CACHE_SERVER_STATS", True), bool):
+        errors.append(
+            Error(
+                "DDT_PERFPANELS['CACHE_SERVER_STATS'] must be True or False.",
+                id="ddt_perfpanels.E002",
+            )
+        )
     hide = user.get("HIDE_IN_STACKS", ())
     if not isinstance(hide, (list, tuple)) or not all(isinstance(h, str) for h in hide):
         errors.append(

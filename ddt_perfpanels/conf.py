@@ -22,6 +22,19 @@ DEFAULTS: dict[str, Any] = {
     "MAX_QUERIES": 50_000,
     # Characters of SQL kept for an example query in a finding.
     "SQL_PREVIEW_CHARS": 2_000,
+    # Cache panel: a value read or written above this many bytes (serialized,
+    # as the backend stores it) is a large_value finding.
+    "CACHE_LARGE_VALUE_BYTES": 100 * 1024,
+    # Cache panel: a key read this many times in one request is a repeated_get.
+    "CACHE_REPEATED_GET_MIN": 2,
+    # Cache panel: this many single-key gets of one key pattern from one line
+    # of code is a get_in_loop (use get_many).
+    "CACHE_LOOP_MIN_GETS": 3,
+    # Cache panel: cache calls recorded per capture; past it they are counted.
+    "CACHE_MAX_CALLS": 10_000,
+    # Cache panel: read each Redis server's keyspace_hits/keyspace_misses
+    # (INFO stats, on a connection of its own) before and after the request.
+    "CACHE_SERVER_STATS": True,
 }
 
 

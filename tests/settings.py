@@ -67,4 +67,5 @@ DEBUG_TOOLBAR_PANELS = [
     "debug_toolbar.panels.sql.SQLPanel",
     "debug_toolbar.panels.cache.CachePanel",
     "ddt_perfpanels.panels.NPlusOnePanel",
+    "ddt_perfpanels.panels.CacheBreakdownPanel",
 ]

@@ -1,6 +1,6 @@
 from debug_toolbar.toolbar import debug_toolbar_urls
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from tests.testapp import views
 
@@ -11,5 +11,6 @@ urlpatterns = [
     path("books/async/", views.book_list_async, name="book-list-async"),
     path("books/template/", views.book_list_template, name="book-list-template"),
     path("hostile/", views.hostile, name="hostile"),
+    path("cache/", include("tests.cache.urls")),
     *debug_toolbar_urls(),
 ]

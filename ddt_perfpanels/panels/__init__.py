@@ -1,5 +1,6 @@
 """django-debug-toolbar panels. Add the ones you want to DEBUG_TOOLBAR_PANELS."""
 
+from ddt_perfpanels.panels.cache import CacheBreakdownPanel
 from ddt_perfpanels.panels.nplusone import NPlusOnePanel
 
-__all__ = ["NPlusOnePanel"]
+__all__ = ["CacheBreakdownPanel", "NPlusOnePanel"]

@@ -310,6 +310,11 @@ class Recorder:
     def finish(self) -> None:
         self.finished = perf_counter()
         self.tags = {}
+        # Extensions may read something once more at the end (the cache hooks
+        # read the Redis servers' counters); they never raise.
+        for value in list(self.extras.values()):
+            if hasattr(value, "finish"):
+                value.finish()
 
     def absorb(self, inner: Recorder) -> None:
         """A nested capture ended: keep its records here too."""
@@ -352,23 +357,25 @@ _install_count = 0
 
 def _acquire_hooks() -> None:
     global _install_count
-    from ddt_perfpanels.recording import db, orm
+    from ddt_perfpanels.recording import cache, db, orm
 
     db.install()
     with _install_lock:
         if _install_count == 0:
             orm.install()
+            cache.install()
         _install_count += 1
 
 
 def _release_hooks() -> None:
     global _install_count
-    from ddt_perfpanels.recording import orm
+    from ddt_perfpanels.recording import cache, orm
 
     with _install_lock:
         _install_count -= 1
         if _install_count == 0:
             orm.uninstall()
+            cache.uninstall()
 
 
 class capture:

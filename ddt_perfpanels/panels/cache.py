@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from ddt_perfpanels.panels.base import PerfPanel, with_source
+
+_FINDING_TITLES = {
+    "get_in_loop": _("Single gets in a loop"),
+    "repeated_get": _("Same key read several times"),
+    "miss_without_set": _("Misses that are never filled"),
+    "scan_keys": _("Keyspace scan (KEYS/SCAN)"),
+    "large_value": _("Large values"),
+    "no_expiry": _("Stored without expiry"),
+}
+_SEVERITY = {
+    "get_in_loop": "",
+    "repeated_get": "ddtpp-warn",
+    "miss_without_set": "ddtpp-warn",
+    "scan_keys": "",
+    "large_value": "ddtpp-warn",
+    "no_expiry": "ddtpp-info",
+}
+
+
+class CacheBreakdownPanel(PerfPanel):
+    """Cache calls per key pattern, exact hit/miss on Redis, and what to fix.
+
+    Its own name, so it can sit beside django-debug-toolbar's ``CachePanel``.
+    """
+
+    title = _("Cache breakdown")
+    nav_title = _("Cache breakdown")
+    template = "ddt_perfpanels/panels/cache.html"
+
+    @property
+    def nav_subtitle(self) -> str:
+        stats = self.get_stats()
+        totals = (stats.get("cache") or {}).get("totals")
+        if not totals:
+            return str(_("recording failed")) if stats.get("errors") else ""
+        calls = totals["calls"]
+        if not calls:
+            return str(_("no calls"))
+        text = ngettext("%(n)d call", "%(n)d calls", calls) % {"n": calls}
+        if totals["hit_ratio"] is not None:
+            text += ", " + str(_("%(ratio)d%% hits")) % {"ratio": round(totals["hit_ratio"] * 100)}
+        findings = len(stats["cache"].get("findings", []))
+        if findings:
+            text += ", " + ngettext("%(n)d finding", "%(n)d findings", findings) % {"n": findings}
+        return text
+
+    @property
+    def scripts(self) -> list[str]:
+        from django.templatetags.static import static
+
+        return [static("ddt_perfpanels/js/panels.js")]
+
+    def build_stats(self, report) -> dict[str, Any]:
+        cache = report.cache
+        return {"cache": cache.to_dict(calls=True) if cache is not None else None}
+
+    def add_source_lines(self, stats: dict[str, Any]) -> None:
+        cache = stats.get("cache")
+        if not cache:
+            return
+        from ddt_perfpanels.analysis.cache import HIT_METHODS, SIZE_METHODS
+
+        findings = []
+        for finding in cache.get("findings", []):
+            findings.append(
+                {
+                    **finding,
+                    "title": _FINDING_TITLES.get(finding["kind"], finding["kind"]),
+                    "css": _SEVERITY.get(finding["kind"], ""),
+                    "source_frames": with_source(finding.get("frames", [])),
+                }
+            )
+        calls = []
+        for call in cache.get("calls", []):
+            exact, how = HIT_METHODS.get(call.get("hit_method") or "", (None, ""))
+            calls.append(
+                {
+                    **call,
+                    "hit_how": how,
+                    "hit_exact": exact,
+                    "source_frames": with_source(call.get("frames", [])),
+                }
+            )
+        stats["cache"] = {**cache, "findings": findings, "calls": calls}
+        stats["size_methods"] = SIZE_METHODS
+        stats["show_alias"] = len({row["alias"] for row in cache.get("patterns", [])}) > 1

@@ -1,0 +1,1260 @@
+"""The cache hooks: every call on every cache alias, and the Redis commands under them.
+
+Two levels are recorded into ``recorder.extras["cache"]`` (a ``CacheRecord``):
+
+* Django's cache API. Each cache instance that is used while a capture is active
+  gets instance-level wrappers for its public methods (``get`` ... ``aclear`` and
+  django-redis' extras), bound with ``types.MethodType`` because Django 6.1's
+  async methods read ``self.get_many.__func__``. A wrapper installed on top of
+  another tool's patch (django-debug-toolbar's ``CachePanel``) calls through it.
+  Calls a backend makes on itself (``get_or_set`` calling ``get``) are nested and
+  not counted twice.
+* redis-py's ``Redis.execute_command`` and ``Pipeline.execute``: the commands
+  django-redis and Django's ``RedisCache`` send, and raw client use (for instance
+  through ``django_redis.get_redis_connection()``). Inside a cache call they are
+  attached to it; outside one each is a call of its own.
+
+Everything is installed while at least one capture is active and removed after;
+outside a capture a wrapper costs one ``ContextVar.get()``. Values are never
+kept, only their sizes, measured with ``len()`` on the bytes the backend already
+has (no copy).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import types
+import weakref
+from collections.abc import Collection, Mapping
+from contextvars import ContextVar
+from time import perf_counter
+from typing import Any, NamedTuple
+
+from ddt_perfpanels.conf import get_config
+from ddt_perfpanels.recording.context import _active, format_exception
+from ddt_perfpanels.recording.stack import capture_stack
+
+# The cache call being recorded in this thread or task: the Django-level call
+# whose nested calls and Redis commands belong to it.
+_current: ContextVar[CacheCall | None] = ContextVar("ddt_perfpanels_cache_call", default=None)
+# True inside our redis-py hook, so that a command is recorded once even if the
+# hook ends up in the call chain twice (or a pipeline issues commands itself).
+_in_redis: ContextVar[bool] = ContextVar("ddt_perfpanels_in_redis", default=False)
+
+# Our private ``default`` for get(): the backend returns it exactly when the key
+# is missing. Only used when no other tool's patch sits below ours.
+_MISSING = object()
+logger = logging.getLogger("ddt_perfpanels")
+_MARK = "_ddt_perfpanels_cache"
+_MAX_KEYS = 5_000  # keys itemized per call; past it they are counted
+_KEY_CHARS = 250
+
+
+class _Spec(NamedTuple):
+    kind: str  # read | write | delete | touch | clear | scan | other
+    keys: str  # one | many | data | pattern | none
+    default: int = -1  # positional index of the argument, -1: none
+    timeout: int = -1
+    version: int = -1
+    value: int = -1
+
+
+_DJANGO_SPECS: dict[str, _Spec] = {
+    "get": _Spec("read", "one", default=1, version=2),
+    "get_many": _Spec("read", "many", version=1),
+    "get_or_set": _Spec("read", "one", default=1, timeout=2, version=3),
+    "has_key": _Spec("read", "one", version=1),
+    "set": _Spec("write", "one", value=1, timeout=2, version=3),
+    "add": _Spec("write", "one", value=1, timeout=2, version=3),
+    "set_many": _Spec("write", "data", timeout=1, version=2),
+    "delete": _Spec("delete", "one", version=1),
+    "delete_many": _Spec("delete", "many", version=1),
+    "incr": _Spec("write", "one", version=2),
+    "decr": _Spec("write", "one", version=2),
+    "touch": _Spec("touch", "one", timeout=1, version=2),
+    "clear": _Spec("clear", "none"),
+    "incr_version": _Spec("write", "one", version=2),
+    "decr_version": _Spec("write", "one", version=2),
+}
+_OTHER = _Spec("other", "one")
+# django-redis' own methods (wrapped when the backend has them).
+_REDIS_SPECS: dict[str, _Spec] = {
+    "keys": _Spec("scan", "pattern", version=1),
+    "iter_keys": _Spec("scan", "pattern"),
+    "delete_pattern": _Spec("scan", "pattern", version=1),
+    "ttl": _Spec("other", "one", version=1),
+    "pttl": _Spec("other", "one", version=1),
+    "persist": _Spec("touch", "one", version=1),
+    "expire": _Spec("touch", "one", version=2),
+    "pexpire": _Spec("touch", "one", version=2),
+    "expire_at": _Spec("touch", "one", version=2),
+    "pexpire_at": _Spec("touch", "one", version=2),
+    "lock": _Spec("other", "one", version=1),
+    **{
+        name: _OTHER
+        for name in (
+            "sadd scard sdiff sdiffstore sinter sinterstore sismember smembers smove spop "
+            "srandmember srem sscan sscan_iter smismember sunion sunionstore hset hdel hlen "
+            "hkeys hexists zadd zcard zcount zincrby zpopmax zpopmin zrange zrangebyscore "
+            "zrank zrem zremrangebyscore zrevrange zrevrangebyscore zscore"
+        ).split()
+    },
+}
+_ASYNC_NAMES = frozenset("a" + name for name in _DJANGO_SPECS)
+_KEY_NAMES = ("key", "keys", "data", "name", "search", "pattern")
+
+
+# -- records ------------------------------------------------------------------------
+
+
+class KeyEvent:
+    """One key touched by one call: never the value, only its size."""
+
+    __slots__ = ("written", "stored", "op", "hit", "read_bytes", "written_bytes", "filled")
+
+    def __init__(self, written: str, stored: str | None, op: str):
+        self.written = written  # as the caller wrote it
+        self.stored = stored  # as the backend stores it (prefix, version)
+        self.op = op  # read | write | delete | touch | other
+        self.hit: bool | None = None  # for reads: found or not; None: unknown
+        self.read_bytes: int | None = None
+        self.written_bytes: int | None = None
+        self.filled = op == "write"  # this call stored a value under the key
+
+
+class RedisCommand:
+    """One command as redis-py sent it, with what its reply said (not the reply)."""
+
+    __slots__ = (
+        "name",
+        "keys",
+        "pattern",
+        "hits",
+        "read_sizes",
+        "written_sizes",
+        "duration_ms",
+        "error",
+        "server",
+        "batch",
+    )
+
+    def __init__(self, name: str, keys: list[str], pattern: str | None, server: str):
+        self.name = name
+        self.keys = keys  # as Redis saw them
+        self.pattern = pattern  # KEYS / SCAN MATCH
+        self.hits: list[bool | None] | None = None  # per key, for GET/MGET/EXISTS
+        self.read_sizes: list[int | None] | None = None  # per key
+        self.written_sizes: list[int | None] | None = None  # per key
+        self.duration_ms = 0.0
+        self.error: str | None = None
+        self.server = server  # host:port/db
+        self.batch = 0  # pipeline number, 0 when sent on its own
+
+
+class CacheCall:
+    """One call on a cache (``cache.get(...)``) or one raw redis-py command."""
+
+    __slots__ = (
+        "index",
+        "alias",
+        "backend",
+        "operation",
+        "is_async",
+        "kind",
+        "keys",
+        "key_count",
+        "pattern",
+        "hit_method",
+        "size_method",
+        "timeout",
+        "timeout_given",
+        "default_timeout",
+        "duration_ms",
+        "frames",
+        "template",
+        "error",
+        "commands",
+        "inner_hit",
+        "raw",
+        "overhead",
+    )
+
+    def __init__(self, alias: str, backend: str, operation: str, kind: str):
+        self.index = 0
+        self.alias = alias
+        self.backend = backend  # dotted class path, "redis-py" for raw commands
+        self.operation = operation  # "get", "aget_many", "keys"; raw: "GET", "pipeline"
+        self.is_async = False
+        self.kind = kind
+        self.keys: list[KeyEvent] = []
+        self.key_count = 0
+        self.pattern: str | None = None  # the glob of keys()/iter_keys()/delete_pattern()
+        self.hit_method: str | None = None  # how hit/miss was decided, see analysis
+        self.size_method: str | None = None  # where sizes come from
+        self.timeout: Any = None  # effective timeout in seconds (None: never expires)
+        self.timeout_given = False  # the caller passed a timeout
+        self.default_timeout: Any = None  # the cache's default
+        self.duration_ms = 0.0
+        self.frames: list[tuple[str, int, str]] = []
+        self.template: tuple[str, int] | None = None
+        self.error: str | None = None
+        self.commands: list[RedisCommand] = []
+        self.inner_hit: bool | None = None  # what the backend's own get() saw
+        self.raw = False  # a redis-py command outside any cache call
+        self.overhead = 0.0  # seconds ddt_perfpanels spent inside the call (INFO stats)
+
+    @property
+    def site(self) -> str:
+        from ddt_perfpanels.recording.stack import format_site
+
+        return format_site(self.frames, self.template)
+
+    @property
+    def stack(self) -> list[str]:
+        from ddt_perfpanels.recording.stack import short_path
+
+        return [f"{short_path(f)}:{line} in {func}" for f, line, func in self.frames]
+
+    def __repr__(self) -> str:
+        return f"<CacheCall {self.alias} {self.operation} {len(self.keys)} keys>"
+
+
+class ServerStats:
+    """INFO stats counters of one Redis server, before and after the capture."""
+
+    __slots__ = ("server", "before", "after", "error", "_pool")
+
+    def __init__(self, server: str, pool: Any):
+        self.server = server
+        self.before: dict[str, int] | None = None
+        self.after: dict[str, int] | None = None
+        self.error: str | None = None
+        self._pool = pool
+
+
+class CacheRecord:
+    """What the cache hooks recorded in one capture: ``recorder.extras["cache"]``."""
+
+    def __init__(self) -> None:
+        config = get_config()
+        self.max_calls: int = config["CACHE_MAX_CALLS"]
+        self.server_stats: bool = config["CACHE_SERVER_STATS"]
+        self.calls: list[CacheCall] = []
+        self.dropped_calls = 0
+        self.dropped_ms = 0.0
+        self.servers: dict[str, ServerStats] = {}
+        # id(connection pool) -> cache alias, to name raw redis-py commands.
+        self.pool_aliases: dict[int, str] = {}
+        self.aliases: dict[str, dict[str, Any]] = {}  # alias -> backend facts
+        self._batches = 0
+        self._absorbed = False
+
+    def add(self, call: CacheCall) -> None:
+        if len(self.calls) >= self.max_calls:
+            self.dropped_calls += 1
+            self.dropped_ms += call.duration_ms
+            return
+        call.index = len(self.calls)
+        self.calls.append(call)
+
+    def next_batch(self) -> int:
+        self._batches += 1
+        return self._batches
+
+    def absorb(self, other: CacheRecord) -> None:
+        """A nested capture ended: its calls are this capture's too."""
+        for call in other.calls:
+            self.add(call)
+        self.dropped_calls += other.dropped_calls
+        self.dropped_ms += other.dropped_ms
+        for server, stats in other.servers.items():
+            self.servers.setdefault(server, stats)
+        self.pool_aliases.update(other.pool_aliases)
+        for alias, facts in other.aliases.items():
+            self.aliases.setdefault(alias, facts)
+        other._absorbed = True
+
+    def finish(self) -> None:
+        """The capture ended: read the servers' counters again (never raises)."""
+        if self._absorbed:
+            return
+        for stats in self.servers.values():
+            if stats.before is not None and stats.error is None:
+                try:
+                    stats.after = server_counters(stats._pool)
+                except Exception as exc:
+                    stats.error = f"after: {format_exception(exc)}"
+            stats._pool = None
+
+
+def cache_record(recorder) -> CacheRecord:
+    record = recorder.extras.get("cache")
+    if record is None:
+        record = recorder.extras.setdefault("cache", CacheRecord())
+    return record
+
+
+# -- small helpers ------------------------------------------------------------------
+
+
+def key_text(key: Any) -> str:
+    """A key as text: strings as they are, anything else as its repr."""
+    if isinstance(key, str):
+        text = str(key)
+    elif isinstance(key, (bytes, bytearray)):
+        try:
+            text = bytes(key).decode("utf-8") if len(key) <= _KEY_CHARS * 4 else repr(key)
+        except UnicodeDecodeError:
+            text = repr(bytes(key[: _KEY_CHARS * 4]))
+    else:
+        try:
+            text = repr(key)
+        except Exception:
+            text = f"<{type(key).__name__}>"
+    return text if len(text) <= _KEY_CHARS else text[:_KEY_CHARS] + "…"
+
+
+def _python_key_text(key: Any) -> str:
+    """A key as the caller wrote it: bytes and other objects as their repr."""
+    if type(key) is str or isinstance(key, str):
+        text = str(key)
+        return text if len(text) <= _KEY_CHARS else text[:_KEY_CHARS] + "…"
+    try:
+        text = repr(key)
+    except Exception:
+        text = f"<{type(key).__name__}>"
+    return text if len(text) <= _KEY_CHARS else text[:_KEY_CHARS] + "…"
+
+
+def value_size(value: Any) -> int | None:
+    """Bytes of a serialized value, without copying it; None when unknown."""
+    if isinstance(value, (bytes, bytearray)):
+        return len(value)
+    if isinstance(value, memoryview):
+        return value.nbytes
+    if isinstance(value, str):
+        if value.isascii() or len(value) > 1_000_000:
+            return len(value)
+        return len(value.encode("utf-8", "surrogatepass"))
+    if isinstance(value, bool):
+        return 1
+    if isinstance(value, (int, float)):
+        return len(repr(value))
+    return None
+
+
+def _argument(args: tuple, kwargs: dict, index: int, name: str, missing: Any = None) -> Any:
+    if name in kwargs:
+        return kwargs[name]
+    if 0 <= index < len(args):
+        return args[index]
+    return missing
+
+
+def _backend_path(cache: Any) -> str:
+    cls = type(cache)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+# -- Django-level wrappers ------------------------------------------------------------
+
+
+class _Pending:
+    """A Django-level call being recorded: built before, completed after the call."""
+
+    __slots__ = (
+        "recorder",
+        "cache",
+        "spec",
+        "call",
+        "args",
+        "kwargs",
+        "key_objects",
+        "user_default",
+        "sentinel",
+        "version",
+    )
+
+    def __init__(self, recorder, cache, alias, name, spec, args, kwargs, sentinel_ok):
+        self.recorder = recorder
+        self.cache = cache
+        self.spec = spec
+        self.args = args
+        self.kwargs = kwargs
+        self.sentinel = False
+        self.user_default = None
+        base = name[1:] if name.startswith("a") and name[1:] in _DJANGO_SPECS else name
+        call = CacheCall(alias, _backend_path(cache), name, spec.kind)
+        call.is_async = base != name
+        call.default_timeout = getattr(cache, "default_timeout", None)
+        self.call = call
+        if spec.timeout >= 0:
+            from django.core.cache.backends.base import DEFAULT_TIMEOUT
+
+            timeout = _argument(args, kwargs, spec.timeout, "timeout", DEFAULT_TIMEOUT)
+            if timeout is DEFAULT_TIMEOUT:
+                call.timeout = call.default_timeout
+            else:
+                call.timeout = timeout
+                call.timeout_given = True
+        self.version = _argument(args, kwargs, spec.version, "version")
+        self.key_objects: list[Any] = []
+        if spec.keys != "none":
+            first = args[0] if args else next((kwargs[k] for k in _KEY_NAMES if k in kwargs), None)
+            if spec.keys == "one":
+                self.key_objects = [first]
+            elif spec.keys == "pattern":
+                call.pattern = key_text(first)
+            elif spec.keys == "data":
+                if isinstance(first, Mapping):
+                    self.key_objects = list(first)
+            elif first is not None and not isinstance(first, (str, bytes)):
+                if not isinstance(first, Collection):
+                    # A one-shot iterator: read it once here and hand the
+                    # backend the same keys as a list.
+                    first = list(first)
+                    if args:
+                        self.args = (first, *args[1:])
+                    else:
+                        self.kwargs = {**kwargs, "keys": first}
+                self.key_objects = list(first)
+        if base == "get" and sentinel_ok:
+            # The backend returns our private default exactly when the key is
+            # missing; the caller still gets their own default back.
+            self.sentinel = True
+            self.user_default = _argument(args, kwargs, 1, "default")
+            if "default" in kwargs or len(args) < 2:
+                self.kwargs = {**self.kwargs, "default": _MISSING}
+            else:
+                self.args = (args[0], _MISSING, *args[2:])
+        elif spec.default >= 0:
+            self.user_default = _argument(args, kwargs, spec.default, "default")
+        call.frames, call.template = capture_stack(recorder.stack_depth, skip=2)
+
+    def done(self, result: Any, error: BaseException | None, seconds: float) -> Any:
+        """Complete the record; return the result the caller must see."""
+        if self.sentinel and result is _MISSING:
+            result = self.user_default
+            missing = True
+        else:
+            missing = False
+        call = self.call
+        call.duration_ms = max(seconds - call.overhead, 0.0) * 1000
+        try:
+            if error is not None:
+                call.error = format_exception(error)
+            self._fill(result, error, missing)
+        except Exception as exc:
+            self.recorder.internal_error("recording a cache call", exc)
+        try:
+            cache_record(self.recorder).add(call)
+        except Exception as exc:  # pragma: no cover - defensive
+            self.recorder.internal_error("recording a cache call", exc)
+        return result
+
+    def _fill(self, result: Any, error: BaseException | None, missing: bool) -> None:
+        call, cache, spec = self.call, self.cache, self.spec
+        record = cache_record(self.recorder)
+        if call.alias not in record.aliases:
+            record.aliases[call.alias] = _alias_facts(cache)
+        keys = self.key_objects
+        call.key_count = len(keys)
+        if not keys:
+            return
+        op = spec.kind if spec.kind in ("read", "write", "delete", "touch") else "other"
+        events = []
+        make_key = getattr(cache, "make_key", None)
+        for key in keys[:_MAX_KEYS]:
+            try:
+                stored = key_text(make_key(key, version=self.version)) if make_key else None
+            except Exception:
+                stored = None
+            events.append(KeyEvent(_python_key_text(key), stored, op))
+        call.keys = events
+        failed = next((c for c in call.commands if c.error is not None), None)
+        if failed is not None and error is None:
+            # The backend swallowed the failure (django-redis IGNORE_EXCEPTIONS)
+            # and returned a default: the caller saw no error, the panel does.
+            call.error = f"{failed.name} failed, the backend returned a default: {failed.error}"
+        if error is not None or failed is not None:
+            for event in events:
+                event.filled = False
+            return
+        by_redis = _redis_outcomes(call.commands)
+        name = call.operation[1:] if call.is_async else call.operation
+        if by_redis:
+            for event in events:
+                outcome = by_redis.get(event.stored) if event.stored is not None else None
+                if outcome is None:
+                    continue
+                hit, read, written = outcome
+                if op == "read" and hit is not None:
+                    event.hit = hit
+                    call.hit_method = "redis"
+                event.read_bytes = read
+                event.written_bytes = written
+            call.size_method = "redis"
+        if op == "read" and call.hit_method is None:
+            self._decide_hits(name, events, result, missing)
+        if name == "get_or_set":
+            event = events[0]
+            event.filled = event.hit is False
+        elif name == "add":
+            events[0].filled = bool(result)
+        if call.size_method is None:
+            self._sizes(name, events, result)
+
+    def _decide_hits(self, name, events, result, missing) -> None:
+        call = self.call
+        if name == "get":
+            if self.sentinel:
+                events[0].hit = not missing
+                call.hit_method = "sentinel"
+            else:
+                events[0].hit = result is not self.user_default
+                call.hit_method = "default"
+        elif name == "get_many" and isinstance(result, Mapping):
+            for event, key in zip(events, self.key_objects, strict=False):
+                try:
+                    event.hit = key in result
+                except TypeError:
+                    event.hit = None
+            call.hit_method = "result"
+        elif name == "has_key":
+            events[0].hit = bool(result)
+            call.hit_method = "result"
+        elif name == "get_or_set" and call.inner_hit is not None:
+            events[0].hit = call.inner_hit
+            call.hit_method = "inner"
+
+    def _sizes(self, name, events, result) -> None:
+        call, cache = self.call, self.cache
+        store = cache.__dict__.get("_cache") if hasattr(cache, "__dict__") else None
+        if isinstance(store, dict):
+            # LocMemCache keeps the pickled bytes: their length is the size.
+            for event in events:
+                if event.stored is None:
+                    continue
+                stored = store.get(event.stored) if event.op in ("read", "write") else None
+                size = len(stored) if isinstance(stored, (bytes, bytearray)) else None
+                if event.op == "read" and event.hit and name != "has_key":
+                    event.read_bytes = size
+                if event.filled:
+                    event.written_bytes = size
+            call.size_method = "locmem"
+            return
+        # Other backends do not expose the serialized value: bytes and text
+        # values are measured as they are, anything else is unknown.
+        measured = False
+        if self.spec.value >= 0:
+            size = value_size(_argument(self.args, self.kwargs, self.spec.value, "value"))
+            if size is not None:
+                events[0].written_bytes = size
+                measured = True
+        elif name == "set_many":
+            data = self.args[0] if self.args else self.kwargs.get("data")
+            if isinstance(data, Mapping):
+                for event, key in zip(events, self.key_objects, strict=False):
+                    size = value_size(data.get(key))
+                    if size is not None:
+                        event.written_bytes = size
+                        measured = True
+        elif name == "get" and events[0].hit:
+            size = value_size(result)
+            if size is not None:
+                events[0].read_bytes = size
+                measured = True
+        elif name == "get_many" and isinstance(result, Mapping):
+            for event, key in zip(events, self.key_objects, strict=False):
+                if event.hit:
+                    size = value_size(result.get(key))
+                    if size is not None:
+                        event.read_bytes = size
+                        measured = True
+        if measured:
+            call.size_method = "value"
+
+
+def _alias_facts(cache: Any) -> dict[str, Any]:
+    from django.core.cache.backends.base import default_key_func
+
+    return {
+        "backend": _backend_path(cache),
+        "default_timeout": getattr(cache, "default_timeout", None),
+        "key_prefix": getattr(cache, "key_prefix", ""),
+        "version": getattr(cache, "version", 1),
+        "default_key_func": getattr(cache, "key_func", None) is default_key_func,
+    }
+
+
+def _redis_outcomes(commands: list[RedisCommand]) -> dict[str, tuple]:
+    """stored key -> (first hit/miss, bytes read, bytes written) from the commands."""
+    outcomes: dict[str, list] = {}
+    for command in commands:
+        hits, reads, writes = command.hits, command.read_sizes, command.written_sizes
+        if hits is None and reads is None and writes is None:
+            continue
+        for i, key in enumerate(command.keys):
+            entry = outcomes.get(key)
+            if entry is None:
+                entry = outcomes[key] = [None, None, None]
+            if hits is not None and entry[0] is None and i < len(hits):
+                entry[0] = hits[i]
+            if reads is not None and i < len(reads) and reads[i] is not None:
+                entry[1] = (entry[1] or 0) + reads[i]
+            if writes is not None and i < len(writes) and writes[i] is not None:
+                entry[2] = (entry[2] or 0) + writes[i]
+    return {key: tuple(value) for key, value in outcomes.items()}
+
+
+def _tracked_iter(iterator, pending: _Pending, start: float):
+    """A generator returned by a cache call (iter_keys): its Redis commands run
+    while it is consumed and still belong to the call."""
+    call = pending.call
+    elapsed = 0.0
+    try:
+        while True:
+            token = _current.set(call)
+            begin = perf_counter()
+            try:
+                item = next(iterator)
+            except StopIteration:
+                return
+            except BaseException as exc:
+                call.error = format_exception(exc)
+                raise
+            finally:
+                elapsed += perf_counter() - begin
+                call.duration_ms = (start + elapsed) * 1000
+                _current.reset(token)
+            yield item
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()
+
+
+def _sync_wrapper(name: str, alias: str, spec: _Spec, inner, sentinel_ok: bool):
+    is_get = name == "get"
+
+    def wrapper(self, *args, **kwargs):
+        recorder = _active.get()
+        if recorder is None:
+            return inner(*args, **kwargs)
+        parent = _current.get()
+        if parent is not None:
+            # The backend calling itself (get_or_set -> get): part of the parent.
+            result = inner(*args, **kwargs)
+            if is_get and parent.inner_hit is None:
+                default = _argument(args, kwargs, 1, "default")
+                parent.inner_hit = result is not default
+            return result
+        try:
+            pending = _Pending(recorder, self, alias, name, spec, args, kwargs, sentinel_ok)
+        except Exception as exc:
+            recorder.internal_error("recording a cache call", exc)
+            return inner(*args, **kwargs)
+        token = _current.set(pending.call)
+        start = perf_counter()
+        try:
+            result = inner(*pending.args, **pending.kwargs)
+        except BaseException as exc:
+            _current.reset(token)
+            pending.done(None, exc, perf_counter() - start)
+            raise
+        _current.reset(token)
+        if isinstance(result, types.GeneratorType):
+            seconds = perf_counter() - start
+            pending.done(None, None, seconds)
+            return _tracked_iter(result, pending, seconds)
+        return pending.done(result, None, perf_counter() - start)
+
+    wrapper.__name__ = wrapper.__qualname__ = name
+    wrapper.__wrapped__ = inner  # type: ignore[attr-defined]
+    return wrapper
+
+
+def _async_wrapper(name: str, alias: str, spec: _Spec, inner, sentinel_ok: bool):
+    is_get = name == "aget"
+
+    async def wrapper(self, *args, **kwargs):
+        recorder = _active.get()
+        if recorder is None:
+            return await inner(*args, **kwargs)
+        parent = _current.get()
+        if parent is not None:
+            result = await inner(*args, **kwargs)
+            if is_get and parent.inner_hit is None:
+                default = _argument(args, kwargs, 1, "default")
+                parent.inner_hit = result is not default
+            return result
+        try:
+            pending = _Pending(recorder, self, alias, name, spec, args, kwargs, sentinel_ok)
+        except Exception as exc:
+            recorder.internal_error("recording a cache call", exc)
+            return await inner(*args, **kwargs)
+        token = _current.set(pending.call)
+        start = perf_counter()
+        try:
+            result = await inner(*pending.args, **pending.kwargs)
+        except BaseException as exc:
+            _current.reset(token)
+            pending.done(None, exc, perf_counter() - start)
+            raise
+        _current.reset(token)
+        return pending.done(result, None, perf_counter() - start)
+
+    wrapper.__name__ = wrapper.__qualname__ = name
+    wrapper.__wrapped__ = inner  # type: ignore[attr-defined]
+    return wrapper
+
+
+# Patched cache instances: id -> (weak reference, {name: (our method, previous)}).
+# ``previous`` is what the instance's __dict__ held (another tool's patch) or
+# _ABSENT when the class method showed through.
+_ABSENT = object()
+_patched: dict[int, tuple[Any, dict[str, tuple[Any, Any]]]] = {}
+_patch_lock = threading.Lock()
+
+
+def _methods_of(cache: Any) -> dict[str, _Spec]:
+    methods: dict[str, _Spec] = {}
+    cls = type(cache)
+    for name, spec in _DJANGO_SPECS.items():
+        for candidate in (name, "a" + name):
+            if callable(getattr(cls, candidate, None)):
+                methods[candidate] = spec
+    for name, spec in _REDIS_SPECS.items():
+        if callable(getattr(cls, name, None)):
+            methods[name] = spec
+    return methods
+
+
+def patch_cache(cache: Any, alias: str) -> None:
+    """Wrap the methods of one cache instance (idempotent)."""
+    instance_dict = getattr(cache, "__dict__", None)
+    if instance_dict is None or _MARK in instance_dict:
+        return
+    with _patch_lock:
+        if _MARK in instance_dict:
+            return
+        # Our private default may only reach the backend itself: not another
+        # tool's get() wrapper, which would show it among the call's arguments.
+        sentinel_sync = "get" not in instance_dict
+        sentinel_async = sentinel_sync and "aget" not in instance_dict
+        saved: dict[str, tuple[Any, Any]] = {}
+        for name, spec in _methods_of(cache).items():
+            inner = getattr(cache, name)
+            previous = instance_dict.get(name, _ABSENT)
+            if name in _ASYNC_NAMES:
+                function = _async_wrapper(name, alias, spec, inner, sentinel_async)
+            else:
+                function = _sync_wrapper(name, alias, spec, inner, sentinel_sync)
+            method = types.MethodType(function, cache)
+            instance_dict[name] = method
+            saved[name] = (method, previous)
+        instance_dict[_MARK] = True
+        try:
+            ref = weakref.ref(cache)
+        except TypeError:  # pragma: no cover - BaseCache subclasses take weakrefs
+            ref = lambda cache=cache: cache  # noqa: E731
+        _patched[id(cache)] = (ref, saved)
+
+
+def _unpatch_all() -> None:
+    with _patch_lock:
+        entries = list(_patched.values())
+        _patched.clear()
+        for ref, saved in entries:
+            cache = ref()
+            if cache is None:
+                continue
+            instance_dict = cache.__dict__
+            for name, (method, previous) in saved.items():
+                if instance_dict.get(name) is not method:
+                    # Another tool wrapped ours since: leave the chain alone; our
+                    # wrapper passes calls straight through outside a capture.
+                    continue
+                if previous is _ABSENT:
+                    del instance_dict[name]
+                else:
+                    instance_dict[name] = previous
+            instance_dict.pop(_MARK, None)
+
+
+# -- redis-py hooks -------------------------------------------------------------------
+
+_NO_KEY = frozenset(
+    "PING INFO FLUSHDB FLUSHALL SCRIPT CLIENT SELECT AUTH HELLO DBSIZE MULTI EXEC DISCARD "
+    "UNWATCH CONFIG TIME ECHO RANDOMKEY COMMAND SLOWLOG LASTSAVE SAVE BGSAVE BGREWRITEAOF "
+    "PUBLISH SUBSCRIBE UNSUBSCRIBE PSUBSCRIBE PUNSUBSCRIBE READONLY READWRITE QUIT RESET "
+    "WAIT LATENCY ACL MODULE FUNCTION SWAPDB MONITOR CLUSTER DEBUG MEMORY OBJECT KEYS SCAN "
+    "SHUTDOWN ROLE REPLICAOF SLAVEOF PUBSUB".split()
+)
+_ALL_KEYS = frozenset({"MGET", "DEL", "UNLINK", "EXISTS", "TOUCH", "WATCH"})
+_PAIRS = frozenset({"MSET", "MSETNX"})
+_EVAL = frozenset({"EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL_RO"})
+_SINGLE_READS = frozenset({"GET", "GETEX", "GETDEL", "GETSET", "HGET", "LPOP", "RPOP"})
+# command -> index of the value among the arguments after the key
+_VALUE_AT = {"SET": 0, "SETNX": 0, "GETSET": 0, "APPEND": 0, "SETEX": 1, "PSETEX": 1}
+READ_COMMANDS = frozenset({"GET", "GETEX", "GETDEL", "MGET", "EXISTS", "HGET", "HMGET"})
+WRITE_COMMANDS = frozenset(
+    {
+        "SET",
+        "SETNX",
+        "SETEX",
+        "PSETEX",
+        "GETSET",
+        "MSET",
+        "MSETNX",
+        "APPEND",
+        "INCR",
+        "INCRBY",
+        "DECR",
+        "DECRBY",
+        "INCRBYFLOAT",
+        "HSET",
+        "HMSET",
+        "HSETNX",
+        "SADD",
+        "ZADD",
+        "LPUSH",
+        "RPUSH",
+    }
+)
+DELETE_COMMANDS = frozenset({"DEL", "UNLINK", "GETDEL"})
+TOUCH_COMMANDS = frozenset({"EXPIRE", "PEXPIRE", "EXPIREAT", "PEXPIREAT", "PERSIST", "TOUCH"})
+SCAN_COMMANDS = frozenset({"KEYS", "SCAN"})
+
+
+def command_name(args: tuple) -> str:
+    if not args:
+        return ""
+    name = args[0]
+    if isinstance(name, bytes):
+        name = name.decode("utf-8", "replace")
+    return str(name).upper()
+
+
+def _command_keys(name: str, args: tuple) -> tuple[list[Any], str | None]:
+    first = name.split(" ", 1)[0]
+    if first in _NO_KEY:
+        pattern = None
+        if first == "KEYS" and len(args) > 1:
+            pattern = key_text(args[1])
+        elif first == "SCAN":
+            for i, arg in enumerate(args[:-1]):
+                if isinstance(arg, (str, bytes)) and key_text(arg).upper() == "MATCH":
+                    pattern = key_text(args[i + 1])
+        return [], pattern
+    if name in _ALL_KEYS:
+        return list(args[1 : 1 + _MAX_KEYS]), None
+    if name in _PAIRS:
+        return list(args[1 : 1 + 2 * _MAX_KEYS : 2]), None
+    if name in _EVAL:
+        try:
+            count = int(args[2])
+        except (IndexError, TypeError, ValueError):
+            return [], None
+        return list(args[3 : 3 + min(count, _MAX_KEYS)]), None
+    return ([args[1]] if len(args) > 1 else []), None
+
+
+def _new_command(args: tuple, server: str) -> tuple[RedisCommand, list[Any]]:
+    name = command_name(args)
+    keys, pattern = _command_keys(name, args)
+    command = RedisCommand(name, [key_text(k) for k in keys], pattern, server)
+    # Bytes written: the values this command sends.
+    if name in _VALUE_AT and len(args) > 2 + _VALUE_AT[name]:
+        command.written_sizes = [value_size(args[2 + _VALUE_AT[name]])]
+    elif name in _PAIRS:
+        command.written_sizes = [value_size(v) for v in args[2 : 2 + 2 * _MAX_KEYS : 2]]
+    elif name in ("HSET", "HMSET", "HSETNX") and len(args) > 3:
+        command.written_sizes = [sum(value_size(v) or 0 for v in args[3::2])]
+    elif name in ("SADD", "LPUSH", "RPUSH") and len(args) > 2:
+        command.written_sizes = [sum(value_size(v) or 0 for v in args[2:])]
+    return command, keys
+
+
+def _observe_reply(command: RedisCommand, reply: Any) -> None:
+    name = command.name
+    if name in _SINGLE_READS:
+        if name == "GET" or name == "GETEX" or name == "GETDEL":
+            command.hits = [reply is not None]
+        command.read_sizes = [value_size(reply) if reply is not None else None]
+    elif name == "MGET" and isinstance(reply, list):
+        command.hits = [value is not None for value in reply[: len(command.keys)]]
+        command.read_sizes = [
+            value_size(value) if value is not None else None for value in reply[: len(command.keys)]
+        ]
+    elif name == "HMGET" and isinstance(reply, list):
+        command.read_sizes = [sum(value_size(v) or 0 for v in reply if v is not None)]
+    elif name == "EXISTS" and len(command.keys) == 1 and isinstance(reply, int):
+        command.hits = [reply > 0]
+    elif name in ("SMEMBERS", "HGETALL", "HVALS", "LRANGE", "ZRANGE") and isinstance(
+        reply, (list, set, dict)
+    ):
+        values = reply.values() if isinstance(reply, dict) else reply
+        command.read_sizes = [sum(value_size(v) or 0 for v in values)]
+
+
+def server_name(pool: Any) -> str:
+    kwargs = getattr(pool, "connection_kwargs", None) or {}
+    db = kwargs.get("db", 0)
+    if kwargs.get("path"):
+        return f"unix:{kwargs['path']}/{db}"
+    return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{db}"
+
+
+def server_counters(pool: Any) -> dict[str, int]:
+    """keyspace_hits/keyspace_misses from INFO stats, on a connection of our own
+    (never the application's pool) with no retries and a short timeout."""
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    kwargs = dict(pool.connection_kwargs)
+    kwargs["retry"] = Retry(NoBackoff(), 0)
+    for name in ("socket_timeout", "socket_connect_timeout"):
+        value = kwargs.get(name)
+        kwargs[name] = 1.0 if value is None else min(value, 1.0)
+    connection = pool.connection_class(**kwargs)
+    try:
+        connection.send_command("INFO", "stats")
+        text = connection.read_response()
+    finally:
+        connection.disconnect()
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    if isinstance(text, dict):
+        return {k: int(text[k]) for k in ("keyspace_hits", "keyspace_misses") if k in text}
+    counters = {}
+    for line in str(text).splitlines():
+        name, _, value = line.partition(":")
+        if name in ("keyspace_hits", "keyspace_misses"):
+            counters[name] = int(value.strip())
+    return counters
+
+
+def _before_first_command(record: CacheRecord, pool: Any, server: str) -> None:
+    # INFO counters are per server, whatever the database number.
+    server = server.rpartition("/")[0]
+    if not record.server_stats or server in record.servers:
+        return
+    stats = record.servers[server] = ServerStats(server, pool)
+    start = perf_counter()
+    try:
+        stats.before = server_counters(pool)
+    except Exception as exc:
+        stats.error = format_exception(exc)
+        stats._pool = None
+    parent = _current.get()
+    if parent is not None:
+        parent.overhead += perf_counter() - start
+
+
+def _pool_alias(record: CacheRecord, pool: Any) -> str:
+    alias = record.pool_aliases.get(id(pool))
+    if alias is not None:
+        return alias
+    alias = ""
+    try:
+        from django.core.cache import caches
+
+        for name in caches:
+            cache = getattr(caches._connections, name, None)
+            if cache is not None and any(p is pool for p in _pools_of(cache)):
+                alias = name
+                if name not in record.aliases:
+                    record.aliases[name] = _alias_facts(cache)
+                break
+    except Exception:  # pragma: no cover - defensive
+        alias = ""
+    record.pool_aliases[id(pool)] = alias
+    return alias
+
+
+def _pools_of(cache: Any) -> list[Any]:
+    pools = []
+    instance_dict = getattr(cache, "__dict__", {})
+    client = instance_dict.get("_client")  # django-redis
+    for redis_client in getattr(client, "_clients", None) or ():
+        if redis_client is not None:
+            pools.append(getattr(redis_client, "connection_pool", None))
+    django_client = instance_dict.get("_cache")  # django.core.cache.backends.redis
+    pools.extend(getattr(django_client, "_pools", {}).values() if django_client else ())
+    return [p for p in pools if p is not None]
+
+
+def _raw_call(recorder, record: CacheRecord, pool: Any, operation: str, kind: str) -> CacheCall:
+    alias = _pool_alias(record, pool)
+    call = CacheCall(alias, "redis-py", operation, kind)
+    call.raw = True
+    call.hit_method = "redis"
+    call.size_method = "redis"
+    call.frames, call.template = capture_stack(recorder.stack_depth, skip=3)
+    return call
+
+
+def _raw_events(record: CacheRecord, call: CacheCall) -> None:
+    facts = record.aliases.get(call.alias) if call.alias else None
+    prefix = None
+    if facts and facts.get("default_key_func"):
+        prefix = f"{facts.get('key_prefix', '')}:"
+    for command in call.commands:
+        name = command.name
+        if name in READ_COMMANDS:
+            op = "read"
+        elif name in DELETE_COMMANDS:
+            op = "delete"
+        elif name in WRITE_COMMANDS:
+            op = "write"
+        elif name in TOUCH_COMMANDS:
+            op = "touch"
+        else:
+            op = "other"
+        for i, stored in enumerate(command.keys):
+            written = stored
+            if prefix is not None and stored.startswith(prefix):
+                version, sep, rest = stored[len(prefix) :].partition(":")
+                if sep and version.lstrip("-").isdigit():
+                    written = rest
+            event = KeyEvent(written, stored, op)
+            if command.error is not None:
+                event.filled = False
+            if command.hits is not None and i < len(command.hits):
+                event.hit = command.hits[i]
+            if command.read_sizes is not None and i < len(command.read_sizes):
+                event.read_bytes = command.read_sizes[i]
+            if command.written_sizes is not None and i < len(command.written_sizes):
+                event.written_bytes = command.written_sizes[i]
+            if len(call.keys) < _MAX_KEYS:
+                call.keys.append(event)
+            call.key_count += 1
+        if command.pattern is not None and call.pattern is None:
+            call.pattern = command.pattern
+
+
+def _kind_of_command(name: str) -> str:
+    if name in READ_COMMANDS:
+        return "read"
+    if name in DELETE_COMMANDS:
+        return "delete"
+    if name in WRITE_COMMANDS:
+        return "write"
+    if name in SCAN_COMMANDS:
+        return "scan"
+    if name in TOUCH_COMMANDS:
+        return "touch"
+    return "other"
+
+
+# (owner, name) -> what was there before us; our replacement; whether the
+# attribute was the owner's own (else it was inherited and is deleted again).
+_originals: dict[tuple[Any, str], Any] = {}
+_replacements: dict[tuple[Any, str], Any] = {}
+_owned: dict[tuple[Any, str], bool] = {}
+# Hooks another tool wrapped after us: they stay in its chain (passing calls
+# through outside a capture) and are not installed a second time.
+_buried: set[tuple[Any, str]] = set()
+
+
+def _execute_command(self, *args, **options):
+    from redis.client import Redis
+
+    previous = _originals[Redis, "execute_command"]
+    recorder = _active.get()
+    if recorder is None or _in_redis.get():
+        return previous(self, *args, **options)
+    try:
+        pool = self.connection_pool
+        server = server_name(pool)
+        record = cache_record(recorder)
+        _before_first_command(record, pool, server)
+        command, _ = _new_command(args, server)
+    except Exception as exc:
+        recorder.internal_error("recording a Redis command", exc)
+        return previous(self, *args, **options)
+
+    def done(reply, error, seconds):
+        _command_done(recorder, record, pool, command, reply, error, seconds)
+
+    return _timed(previous, self, args, options, done)
+
+
+def _timed(previous, client, args, kwargs, done):
+    """Run redis-py's own method, timed, then report to ``done`` (which never raises)."""
+    token = _in_redis.set(True)
+    start = perf_counter()
+    try:
+        result = previous(client, *args, **kwargs)
+    except BaseException as exc:
+        _in_redis.reset(token)
+        done(None, exc, perf_counter() - start)
+        raise
+    _in_redis.reset(token)
+    done(result, None, perf_counter() - start)
+    return result
+
+
+def _command_done(recorder, record, pool, command, reply, error, seconds) -> None:
+    try:
+        command.duration_ms = seconds * 1000
+        if error is not None:
+            command.error = format_exception(error)
+        else:
+            _observe_reply(command, reply)
+        parent = _current.get()
+        if parent is not None:
+            parent.commands.append(command)
+            record.pool_aliases.setdefault(id(pool), parent.alias)
+            return
+        call = _raw_call(recorder, record, pool, command.name, _kind_of_command(command.name))
+        call.commands.append(command)
+        call.duration_ms = command.duration_ms
+        call.error = command.error
+        _raw_events(record, call)
+        record.add(call)
+    except Exception as exc:
+        recorder.internal_error("recording a Redis command", exc)
+
+
+def _pipeline_execute(self, *args, **kwargs):
+    from redis.client import Pipeline
+
+    previous = _originals[Pipeline, "execute"]
+    recorder = _active.get()
+    if recorder is None or _in_redis.get():
+        return previous(self, *args, **kwargs)
+    try:
+        stack = [command_args for command_args, _ in self.command_stack]
+        pool = self.connection_pool
+        server = server_name(pool)
+        record = cache_record(recorder)
+        if stack:
+            _before_first_command(record, pool, server)
+        batch = record.next_batch()
+        commands = []
+        for command_args in stack:
+            command, _ = _new_command(command_args, server)
+            command.batch = batch
+            commands.append(command)
+    except Exception as exc:
+        recorder.internal_error("recording a Redis pipeline", exc)
+        return previous(self, *args, **kwargs)
+
+    def done(replies, error, seconds):
+        _pipeline_done(recorder, record, pool, commands, replies, error, seconds)
+
+    return _timed(previous, self, args, kwargs, done)
+
+
+def _pipeline_done(recorder, record, pool, commands, replies, error, seconds) -> None:
+    if not commands:
+        return
+    try:
+        commands[0].duration_ms = seconds * 1000
+        if error is not None:
+            message = format_exception(error)
+            for command in commands:
+                command.error = message
+        elif isinstance(replies, list):
+            for command, reply in zip(commands, replies, strict=False):
+                if isinstance(reply, Exception):
+                    command.error = format_exception(reply)
+                else:
+                    _observe_reply(command, reply)
+        parent = _current.get()
+        if parent is not None:
+            parent.commands.extend(commands)
+            record.pool_aliases.setdefault(id(pool), parent.alias)
+            return
+        kinds = {_kind_of_command(c.name) for c in commands}
+        call = _raw_call(
+            recorder, record, pool, "pipeline", kinds.pop() if len(kinds) == 1 else "other"
+        )
+        call.commands.extend(commands)
+        call.duration_ms = seconds * 1000
+        if error is not None:
+            call.error = commands[0].error
+        _raw_events(record, call)
+        record.add(call)
+    except Exception as exc:
+        recorder.internal_error("recording a Redis pipeline", exc)
+
+
+def _getitem(self, alias):
+    from django.core.cache import CacheHandler
+
+    cache = _originals[CacheHandler, "__getitem__"](self, alias)
+    if _active.get() is not None:
+        instance_dict = getattr(cache, "__dict__", None)
+        if instance_dict is not None and _MARK not in instance_dict:
+            try:
+                patch_cache(cache, alias)
+            except Exception as exc:
+                recorder = _active.get()
+                if recorder is not None:
+                    recorder.internal_error("instrumenting a cache", exc)
+    return cache
+
+
+def _targets() -> list[tuple[Any, str, Any]]:
+    from django.core.cache import CacheHandler
+
+    targets: list[tuple[Any, str, Any]] = [(CacheHandler, "__getitem__", _getitem)]
+    try:
+        from redis.client import Pipeline, Redis
+    except ImportError:
+        return targets
+    targets.append((Redis, "execute_command", _execute_command))
+    targets.append((Pipeline, "execute", _pipeline_execute))
+    return targets
+
+
+def install() -> None:
+    """Hook the cache handler and redis-py, and the caches already open in this
+    thread or task. Called when the first capture starts; never raises."""
+    try:
+        targets = _targets()
+    except Exception:  # pragma: no cover - defensive
+        logger.exception("ddt_perfpanels could not hook the caches")
+        return
+    for owner, name, replacement in targets:
+        if (owner, name) in _buried or owner.__dict__.get(name) is replacement:
+            continue
+        _owned[owner, name] = name in owner.__dict__
+        _originals[owner, name] = getattr(owner, name)
+        setattr(owner, name, replacement)
+        _replacements[owner, name] = replacement
+    try:
+        from django.core.cache import caches
+
+        for alias in caches:
+            cache = getattr(caches._connections, alias, None)
+            if cache is not None:
+                patch_cache(cache, alias)
+    except Exception:  # pragma: no cover - defensive
+        logger.exception("ddt_perfpanels could not hook the open caches")
+
+
+def uninstall() -> None:
+    """Remove every hook this module installed. Called when the last capture
+    ends; never raises."""
+    for (owner, name), replacement in list(_replacements.items()):
+        del _replacements[owner, name]
+        if owner.__dict__.get(name) is not replacement:
+            _buried.add((owner, name))
+            continue
+        if _owned[owner, name]:
+            setattr(owner, name, _originals[owner, name])
+        else:
+            delattr(owner, name)
+    try:
+        _unpatch_all()
+    except Exception:  # pragma: no cover - defensive
+        logger.exception("ddt_perfpanels could not unhook the caches")
+
+
+def is_installed() -> bool:
+    return bool(_replacements) or bool(_patched)
