@@ -100,3 +100,44 @@ def test_toolbar_own_requests_are_not_recorded():
     panel_content(client, response, "NPlusOnePanel")
     after = toolbar_stats(response, "NPlusOnePanel")
     assert before == after
+
+
+@pytest.fixture
+def history_table():
+    """The toolbar only migrates its DatabaseStore table when configured at
+    startup: create it for this test."""
+    from debug_toolbar.models import HistoryEntry
+    from django.db import connection
+
+    with connection.schema_editor() as editor:
+        editor.create_model(HistoryEntry)
+    yield
+    with connection.schema_editor() as editor:
+        editor.delete_model(HistoryEntry)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_toolbar_database_store_queries_are_never_counted(settings, history_table):
+    """A capture around the whole toolbar (as the budget middleware has) does not
+    count the toolbar's own writes to its DatabaseStore."""
+    from debug_toolbar.toolbar import DebugToolbar
+
+    from ddt_perfpanels import capture
+
+    settings.DEBUG_TOOLBAR_CONFIG = {
+        "IS_RUNNING_TESTS": False,
+        "TOOLBAR_STORE_CLASS": "debug_toolbar.store.DatabaseStore",
+    }
+    DebugToolbar.store = None  # the toolbar caches its store class
+    try:
+        client = Client()
+        with capture() as report:
+            response = client.get("/books/")
+        assert response.status_code == 200
+        assert not any("djdt" in q.sql.lower() or "historyentry" in q.sql for q in report.queries)
+        assert report.query_count == 5
+        from debug_toolbar.models import HistoryEntry
+
+        assert HistoryEntry.objects.exists()  # the store really wrote
+    finally:
+        DebugToolbar.store = None

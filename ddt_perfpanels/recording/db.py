@@ -18,23 +18,6 @@ from ddt_perfpanels.recording.context import QueryRecord
 from ddt_perfpanels.recording.stack import capture_stack
 
 _installed = False
-# Tables whose queries are the toolbar's own storage (its DatabaseStore).
-_skip_tables: tuple[str, ...] | None = None
-
-
-def _toolbar_tables() -> tuple[str, ...]:
-    global _skip_tables
-    if _skip_tables is None:
-        try:
-            from django.apps import apps
-
-            config = apps.get_app_config("debug_toolbar")
-            _skip_tables = tuple(m._meta.db_table for m in config.get_models())
-        except Exception:
-            _skip_tables = ()
-    return _skip_tables
-
-
 def record_query(execute, sql, params, many, context_: dict[str, Any]):
     recorder = context._active.get()
     if recorder is None:
@@ -57,16 +40,16 @@ def record_query(execute, sql, params, many, context_: dict[str, Any]):
 def _record(recorder, sql, params, many, context_, duration, error) -> None:
     if not isinstance(sql, str):
         sql = sql.decode("utf-8", "replace") if isinstance(sql, bytes) else str(sql)
-    tables = _skip_tables if _skip_tables is not None else _toolbar_tables()
-    if tables and any(table in sql for table in tables):
-        return
     if len(recorder.queries) >= recorder.max_queries:
         recorder.dropped_queries += 1
         recorder.dropped_time_ms += duration
         return
     connection = context_["connection"]
-    # Skip this function, record_query and Django's partial() call.
-    frames, template = capture_stack(recorder.stack_depth, skip=2)
+    # Skip this function and record_query.
+    toolbar_storage = [False]
+    frames, template = capture_stack(recorder.stack_depth, skip=2, toolbar_storage=toolbar_storage)
+    if toolbar_storage[0]:
+        return
     if many:
         # executemany params may be a generator that execute() consumed.
         params = None

@@ -86,14 +86,35 @@ def _template_position(frame: FrameType) -> TemplatePosition | None:
     return (str(getattr(origin, "template_name", None) or origin.name), token.lineno)
 
 
-def capture_stack(depth: int, skip: int = 1) -> tuple[list[Frame], TemplatePosition | None]:
-    """Application frames, innermost first, and the innermost template position."""
+_toolbar_storage_files: frozenset[str] | None = None
+
+
+def _storage_files() -> frozenset[str]:
+    """Files of django-debug-toolbar that run its own queries (its DatabaseStore)."""
+    global _toolbar_storage_files
+    if _toolbar_storage_files is None:
+        directory = _module_dir("debug_toolbar")
+        _toolbar_storage_files = frozenset(
+            {os.path.join(directory, "store.py")} if directory else set()
+        )
+    return _toolbar_storage_files
+
+
+def capture_stack(
+    depth: int, skip: int = 1, *, toolbar_storage: list[bool] | None = None
+) -> tuple[list[Frame], TemplatePosition | None]:
+    """Application frames, innermost first, and the innermost template position.
+
+    With ``toolbar_storage`` (a one-item list), also tell whether the toolbar's
+    own storage code is on the stack: its queries are not the application's.
+    """
     global _render_annotated_code
     if _render_annotated_code is None:
         from django.template.base import Node
 
         _render_annotated_code = Node.render_annotated.__code__
     render_code = _render_annotated_code
+    storage = _storage_files() if toolbar_storage is not None else frozenset()
     frames: list[Frame] = []
     template = None
     frame: FrameType | None = sys._getframe(skip + 1)
@@ -110,6 +131,9 @@ def capture_stack(depth: int, skip: int = 1) -> tuple[list[Frame], TemplatePosit
                 break
         elif code is render_code and template is None:
             template = _template_position(frame)
+        elif filename in storage:
+            toolbar_storage[0] = True  # type: ignore[index]
+            break
         frame = frame.f_back
     return frames, template
 
