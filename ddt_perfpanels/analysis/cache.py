@@ -20,6 +20,7 @@ from ddt_perfpanels.conf import get_config
 HIT_METHODS: dict[str, tuple[bool, str]] = {
     "redis": (True, "exact: Redis replies (a nil GET/MGET reply is a miss)"),
     "sentinel": (True, "exact: get() was given a private default, returned only on a miss"),
+    "store": (True, "exact: LocMemCache still held the key after get()"),
     "result": (True, "exact: the keys in the returned dict / has_key()'s answer"),
     "inner": (True, "exact: what the backend's own get() inside get_or_set() returned"),
     "default": (
@@ -439,18 +440,20 @@ class CacheReport:
         for call in self.calls:
             if call.kind != "scan":
                 continue
-            operation = call.operation.lower()
+            operation = call.operation if call.raw else call.operation.lower()
             groups.setdefault((call.alias, call.pattern or "*", operation), []).append(call)
         findings = []
         for (alias, pattern, operation), calls in groups.items():
             round_trips = sum(
                 sum(1 for c in call.commands if c.name in ("KEYS", "SCAN")) or 1 for call in calls
             )
-            command = "KEYS" if operation in ("keys",) else "SCAN"
-            if operation in ("keys", "iter_keys", "delete_pattern"):
-                what = f'cache.{operation}("{pattern}")'
+            command = "KEYS" if operation in ("keys", "KEYS") else "SCAN"
+            if operation.isupper():  # a raw redis-py command
+                what = f"{operation} {pattern}"
             else:
-                what = f"{operation.upper()} {pattern}"
+                target = "cache" if alias == "default" else f'caches["{alias}"]'
+                what = f'{target}.{operation}("{pattern}")'
+
             findings.append(
                 _finding(
                     kind="scan_keys",

@@ -508,9 +508,15 @@ class _Pending:
     def _decide_hits(self, name, events, result, missing) -> None:
         call = self.call
         if name == "get":
+            store = _locmem_store(self.cache)
             if self.sentinel:
                 events[0].hit = not missing
                 call.hit_method = "sentinel"
+            elif store is not None and events[0].stored is not None:
+                # LocMemCache drops an expired key on get(): the key is still
+                # there afterwards exactly when the get() found it.
+                events[0].hit = events[0].stored in store
+                call.hit_method = "store"
             else:
                 events[0].hit = result is not self.user_default
                 call.hit_method = "default"
@@ -530,8 +536,8 @@ class _Pending:
 
     def _sizes(self, name, events, result) -> None:
         call, cache = self.call, self.cache
-        store = cache.__dict__.get("_cache") if hasattr(cache, "__dict__") else None
-        if isinstance(store, dict):
+        store = _locmem_store(cache)
+        if store is not None:
             # LocMemCache keeps the pickled bytes: their length is the size.
             for event in events:
                 if event.stored is None:
@@ -574,6 +580,12 @@ class _Pending:
                         measured = True
         if measured:
             call.size_method = "value"
+
+
+def _locmem_store(cache: Any) -> dict | None:
+    """LocMemCache's dict of pickled values (other backends have none)."""
+    store = getattr(cache, "__dict__", {}).get("_cache")
+    return store if isinstance(store, dict) else None
 
 
 def _alias_facts(cache: Any) -> dict[str, Any]:

@@ -1,15 +1,9 @@
-"""Fixtures for the cache tests: a real redis-server, and each cache backend.
-
-The Redis server comes from the suite's shared ``redis_server`` fixture when it
-exists, else from ``tests.servers.start_redis()``; without a redis-server binary
-the Redis tests are skipped (CI installs it, so there they run).
-"""
+"""Fixtures for the cache tests: each cache backend, on the suite's real Redis
+(``redis_server`` and ``fresh_redis`` in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import pytest
-
-from tests.cache import server as redis_helpers
 
 BACKENDS = {
     "locmem": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "t"},
@@ -19,23 +13,8 @@ BACKENDS = {
 
 
 @pytest.fixture(scope="session")
-def redis_url(request) -> str:
-    try:
-        server = request.getfixturevalue("redis_server")
-    except pytest.FixtureLookupError:
-        server = redis_helpers.session_server()
-    return redis_helpers.url_of(server)
-
-
-@pytest.fixture
-def killable_redis(request):
-    """A Redis of the test's own, which it may .kill() to take Redis down."""
-    try:
-        return request.getfixturevalue("fresh_redis")
-    except pytest.FixtureLookupError:
-        server = redis_helpers.start()
-        request.addfinalizer(server.stop)
-        return server
+def redis_url(redis_server) -> str:
+    return redis_server.url
 
 
 def cache_settings(name: str, url: str | None, **options) -> dict:

@@ -47,5 +47,6 @@ def redis_goes_down(request):
     try:
         value = cache.get("before")
     except Exception as exc:
-        return HttpResponse(f"cache down: {type(exc).__module__}.{type(exc).__name__}", status=503)
-    return HttpResponse(f"value: {value!r}")
+        name = f"{type(exc).__module__}.{type(exc).__name__}"
+        return HttpResponse(PAGE.format(title="Down", body=f"cache down: {name}"), status=503)
+    return HttpResponse(PAGE.format(title="Up", body=escape(value)))
