@@ -33,6 +33,9 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
         "CACHE_REPEATED_GET_MIN",
         "CACHE_LOOP_MIN_GETS",
         "CACHE_MAX_CALLS",
+        "COUNTS_MIN_QUERIES",
+        "COUNTS_REPEATED_MIN",
+        "COUNTS_FANOUT_MAX_ROWS",
     ):
         value = user.get(key, DEFAULTS[key])
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -42,6 +45,13 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
                     id="ddt_perfpanels.E002",
                 )
             )
+    if not isinstance(user.get("COUNTS_MEASURE_FANOUT", True), bool):
+        errors.append(
+            Error(
+                "DDT_PERFPANELS['COUNTS_MEASURE_FANOUT'] must be True or False.",
+                id="ddt_perfpanels.E002",
+            )
+        )
     if not isinstance(user.get("CACHE_SERVER_STATS", True), bool):
         errors.append(
             Error(

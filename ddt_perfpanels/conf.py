@@ -35,6 +35,18 @@ DEFAULTS: dict[str, Any] = {
     # Cache panel: read each Redis server's keyspace_hits/keyspace_misses
     # (INFO stats, on a connection of its own) before and after the request.
     "CACHE_SERVER_STATS": True,
+    # Counts panel: .count()/.exists() on a related manager this many times from
+    # one line, for different rows, is a count_in_loop / exists_in_loop.
+    "COUNTS_MIN_QUERIES": 2,
+    # Counts panel: this many COUNT queries on one table in one request, differing
+    # only in their WHERE, is a repeated_count (one .aggregate() would do).
+    "COUNTS_REPEATED_MIN": 3,
+    # Counts panel: measure the join fan-out of a distinct_join_count when the
+    # panel's stats are built (EXPLAIN row estimate on PostgreSQL, a bounded
+    # COUNT(*) on SQLite), never while the request runs.
+    "COUNTS_MEASURE_FANOUT": True,
+    # Counts panel: on SQLite, stop counting joined rows past this many.
+    "COUNTS_FANOUT_MAX_ROWS": 100_000,
 }
 
 

@@ -67,5 +67,6 @@ DEBUG_TOOLBAR_PANELS = [
     "debug_toolbar.panels.sql.SQLPanel",
     "debug_toolbar.panels.cache.CachePanel",
     "ddt_perfpanels.panels.NPlusOnePanel",
+    "ddt_perfpanels.panels.CountsPanel",
     "ddt_perfpanels.panels.CacheBreakdownPanel",
 ]

@@ -1,6 +1,7 @@
 """django-debug-toolbar panels. Add the ones you want to DEBUG_TOOLBAR_PANELS."""
 
 from ddt_perfpanels.panels.cache import CacheBreakdownPanel
+from ddt_perfpanels.panels.counts import CountsPanel
 from ddt_perfpanels.panels.nplusone import NPlusOnePanel
 
-__all__ = ["CacheBreakdownPanel", "NPlusOnePanel"]
+__all__ = ["CacheBreakdownPanel", "CountsPanel", "NPlusOnePanel"]

@@ -10,6 +10,7 @@ thread or task is not capturing.
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 from django.db.models import query as query_module
@@ -365,6 +366,108 @@ def _prefetch_one_level(instances, prefetcher, lookup, level):
         _cause.reset(token)
 
 
+# -- querysets fetched by len() or bool() (the counts panel) -------------------------
+# ``len(qs)`` / ``{{ qs|length }}`` fetch every row. Whether the rows were then
+# used (iterated, indexed) tells a count that should have been ``.count()``.
+
+
+class FetchUse:
+    """One queryset fetched by ``len()`` or ``bool()``, and what happened next."""
+
+    __slots__ = ("load", "len_calls", "used")
+
+    def __init__(self, load: Load, len_calls: int):
+        self.load = load
+        self.len_calls = len_calls
+        self.used = False
+
+
+class FetchUses:
+    """Kept in ``recorder.extras["fetch_uses"]``."""
+
+    def __init__(self) -> None:
+        # id(queryset) -> (weakref to it, use): never keeps the rows alive, and a
+        # reused id is told apart by the dead reference.
+        self.pending: dict[int, tuple[Any, FetchUse]] = {}
+        self.entries: list[FetchUse] = []
+
+    @classmethod
+    def of(cls, recorder) -> FetchUses:
+        uses = recorder.extras.get("fetch_uses")
+        if uses is None:
+            uses = recorder.extras["fetch_uses"] = cls()
+        return uses
+
+    def absorb(self, other: FetchUses) -> None:
+        self.entries.extend(other.entries)
+        self.pending.update(other.pending)
+
+    def finish(self) -> None:
+        self.pending = {k: v for k, v in self.pending.items() if v[0]() is not None}
+
+    def pop(self, qs) -> FetchUse | None:
+        entry = self.pending.get(id(qs))
+        if entry is None or entry[0]() is not qs:
+            return None
+        del self.pending[id(qs)]
+        return entry[1]
+
+
+def _fetched_by(recorder, qs, before: int, len_calls: int) -> None:
+    loads = recorder.loads
+    for index in range(before, len(loads)):
+        load = loads[index]
+        if load.qs_id == id(qs):
+            use = FetchUse(load, len_calls)
+            uses = FetchUses.of(recorder)
+            uses.pending[id(qs)] = (weakref.ref(qs), use)
+            uses.entries.append(use)
+            return
+
+
+def _make_fetching(name: str, len_calls: int):
+    def wrapper(self):
+        original = _originals[QuerySet, name]
+        recorder = _active.get()
+        # Inside an Op, Django itself takes the len(): QuerySet.get() does.
+        if recorder is None or isinstance(_cause.get(), Op):
+            return original(self)
+        if self._result_cache is not None:
+            if len_calls:
+                uses = recorder.extras.get("fetch_uses")
+                entry = uses.pending.get(id(self)) if uses is not None else None
+                if entry is not None and entry[0]() is self:
+                    entry[1].len_calls += 1
+            return original(self)
+        before = len(recorder.loads)
+        result = original(self)
+        try:
+            _fetched_by(recorder, self, before, len_calls)
+        except Exception as exc:
+            recorder.internal_error(f"recording {name}", exc)
+        return result
+
+    wrapper.__name__ = name
+    return wrapper
+
+
+def _make_using(name: str):
+    """__iter__, __getitem__, __aiter__: the rows are used."""
+
+    def wrapper(self, *args):
+        recorder = _active.get()
+        if recorder is not None:
+            uses = recorder.extras.get("fetch_uses")
+            if uses is not None and uses.pending:
+                use = uses.pop(self)
+                if use is not None:
+                    use.used = True
+        return _originals[QuerySet, name](self, *args)
+
+    wrapper.__name__ = name
+    return wrapper
+
+
 # -- install / uninstall -----------------------------------------------------------------
 
 
@@ -382,6 +485,11 @@ def _targets() -> list[tuple[Any, str, Any]]:
     ]
     for name in ("count", "exists", "aggregate", "get", "in_bulk", "update", "delete"):
         targets.append((QuerySet, name, _make_op(name)))
+    # Querysets fetched by len()/bool() and whether their rows were used (counts panel).
+    targets.append((QuerySet, "__len__", _make_fetching("__len__", 1)))
+    targets.append((QuerySet, "__bool__", _make_fetching("__bool__", 0)))
+    for name in ("__iter__", "__getitem__", "__aiter__"):
+        targets.append((QuerySet, name, _make_using(name)))
     return targets
 
 

@@ -1,0 +1,301 @@
+"""The annotation-versus-count panel: where each count came from, and the count
+findings with their fix.
+
+The only database access here is measuring the join fan-out of a
+``distinct_join_count`` (an EXPLAIN row estimate on PostgreSQL, a bounded
+``COUNT(*)`` on SQLite): when the stats are built after the response, or when
+the panel is opened, never while the request runs; never recorded, never raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+from typing import Any
+
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from ddt_perfpanels.conf import get_config
+from ddt_perfpanels.panels.base import PerfPanel, with_source
+
+logger = logging.getLogger("ddt_perfpanels")
+
+TITLES = {
+    "count_in_loop": _("count() in a loop"),
+    "exists_in_loop": _("exists() in a loop"),
+    "annotation_ignored": _("Annotation ignored"),
+    "repeated_count": _("Repeated COUNT on one table"),
+    "distinct_join_count": _("Counts over fanned-out joins"),
+    "len_for_count": _("Rows fetched only to count them"),
+    "count_then_fetch": _("count() then the same rows fetched"),
+}
+_SEVERITY = {
+    "count_in_loop": "",
+    "exists_in_loop": "",
+    "annotation_ignored": "",
+    "repeated_count": "ddtpp-warn",
+    "distinct_join_count": "ddtpp-warn",
+    "len_for_count": "ddtpp-warn",
+    "count_then_fetch": "ddtpp-info",
+}
+_ACCESS_LABELS = {
+    "count_then_fetch": _("rows fetched at"),
+    "repeated_count": _("COUNTs ran at"),
+    "len_for_count": _("rows fetched at"),
+}
+_MEASURABLE = ("postgresql", "sqlite")
+
+
+# -- measuring the join fan-out -----------------------------------------------------------
+
+_CLAUSE_ENDS = ("GROUP BY", "HAVING", "ORDER BY", "LIMIT", "OFFSET", "WINDOW", "FOR UPDATE")
+_PLACEHOLDER = re.compile(r"%%|%s")
+
+
+def _top_level_keyword(sql: str, keywords: tuple[str, ...], start: int = 0) -> int:
+    """Index of the first keyword outside parentheses and quotes, or -1."""
+    depth = 0
+    quote = ""
+    index = start
+    while index < len(sql):
+        char = sql[index]
+        if quote:
+            if char == quote:
+                quote = ""
+        elif char in "'\"`":
+            quote = char
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif depth == 0 and (index == 0 or not (sql[index - 1].isalnum() or sql[index - 1] == "_")):
+            for keyword in keywords:
+                end = index + len(keyword)
+                if sql[index:end].upper() == keyword and (
+                    end == len(sql) or not (sql[end].isalnum() or sql[end] == "_")
+                ):
+                    return index
+        index += 1
+    return -1
+
+
+def _placeholders(text: str) -> int:
+    return sum(1 for match in _PLACEHOLDER.finditer(text) if match.group() == "%s")
+
+
+def joined_rows_sql(sql: str, params: Any) -> tuple[str, list[Any]] | None:
+    """The FROM ... WHERE of an aggregate query, without its GROUP BY: the rows
+    the database builds before it counts."""
+    if params is not None and not isinstance(params, (list, tuple)):
+        return None  # named parameters: not spliced
+    params = list(params or ())
+    start = _top_level_keyword(sql, ("FROM",))
+    if start < 0:
+        return None
+    end = _top_level_keyword(sql, _CLAUSE_ENDS, start)
+    body = sql[start:end] if end >= 0 else sql[start:]
+    skipped = _placeholders(sql[:start])
+    used = _placeholders(body)
+    if skipped + used > len(params):
+        return None
+    return body.strip(), params[skipped : skipped + used]
+
+
+def measure_joined_rows(
+    alias: str, vendor: str, sql: str, params: Any, max_rows: int
+) -> dict[str, Any] | None:
+    """How many rows the joins produce: PostgreSQL's EXPLAIN estimate, or a
+    COUNT(*) stopped at ``max_rows`` on SQLite. None when it cannot tell."""
+    from django.db import connections, transaction
+
+    from ddt_perfpanels.recording.context import paused
+
+    if vendor not in _MEASURABLE:
+        return None
+    spliced = joined_rows_sql(sql, params)
+    if spliced is None:
+        return None
+    body, body_params = spliced
+    connection = connections[alias]
+    if connection.vendor != vendor or connection.needs_rollback:
+        return None
+    with paused(), transaction.atomic(using=alias), connection.cursor() as cursor:
+        if vendor == "postgresql":
+            cursor.execute(f"EXPLAIN (FORMAT JSON) SELECT 1 {body}", body_params)
+            plan = cursor.fetchone()[0]
+            if isinstance(plan, str):
+                plan = json.loads(plan)
+            rows = int(plan[0]["Plan"]["Plan Rows"])
+            return {"joined_rows": rows, "source": "estimate", "capped": False}
+        cursor.execute(
+            f"SELECT COUNT(*) FROM (SELECT 1 {body} LIMIT %s) ddtpp_rows",
+            [*body_params, max_rows + 1],
+        )
+        rows = int(cursor.fetchone()[0])
+        return {"joined_rows": min(rows, max_rows), "source": "counted", "capped": rows > max_rows}
+
+
+# -- the variable the code really used ---------------------------------------------------
+
+_NAME = r"([A-Za-z_][\w.]*)"
+_CODE_PATTERNS = {
+    ("count_then_fetch", False): re.compile(_NAME + r"\.count\(\s*\)"),
+    ("count_then_fetch", True): re.compile(r"\{\{\s*" + _NAME + r"\.count\s*\}\}"),
+    ("len_for_count", True): re.compile(_NAME + r"\s*\|\s*length\b"),
+}
+
+
+def _source_line(finding: dict[str, Any]) -> str:
+    from django.template import TemplateDoesNotExist
+    from django.template.loader import get_template
+
+    from ddt_perfpanels.panels.base import source_line
+
+    template = finding.get("template")
+    if template:
+        try:
+            source = get_template(template[0]).template.source
+        except (TemplateDoesNotExist, AttributeError, UnicodeError, OSError):
+            return ""
+        lines = source.splitlines()
+        return lines[template[1] - 1] if 0 < template[1] <= len(lines) else ""
+    frames = finding.get("frames") or []
+    return source_line(frames[0][0], frames[0][1]) if frames else ""
+
+
+def name_the_variable(finding: dict[str, Any]) -> None:
+    """Replace the guessed variable (``books``) with the one on the line of code,
+    when the line names exactly one."""
+    guess = finding.get("variable")
+    pattern = _CODE_PATTERNS.get((finding.get("kind"), bool(finding.get("template"))))
+    if not guess or pattern is None:
+        return
+    names = set(pattern.findall(_source_line(finding)))
+    if len(names) != 1:
+        return
+    name = names.pop()
+    word = re.compile(rf"(?<![\w.]){re.escape(guess)}(?![\w])")
+    for key in ("suggestion", "message"):
+        finding[key] = word.sub(name, finding.get(key) or "")
+    finding["variable"] = name
+
+
+def _in_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _json_safe(params: Any) -> bool:
+    if params is None:
+        return True
+    if not isinstance(params, (list, tuple)):
+        return False
+    return all(p is None or isinstance(p, (bool, int, float, str)) for p in params)
+
+
+def fill_fanout(fanout: dict[str, Any], target: tuple | None, errors: list[str]) -> None:
+    """Measure now, into ``fanout``; a failure is noted, never raised."""
+    if target is None:
+        return
+    alias, vendor, sql, params = target
+    try:
+        measured = measure_joined_rows(
+            alias, vendor, sql, params, get_config()["COUNTS_FANOUT_MAX_ROWS"]
+        )
+    except Exception as exc:
+        logger.warning("ddt_perfpanels could not measure a join fan-out", exc_info=exc)
+        errors.append(f"measuring a join fan-out: {type(exc).__name__}: {exc}")
+        return
+    if measured is not None:
+        fanout.update(measured)
+
+
+# -- the panel ------------------------------------------------------------------------------
+
+
+class CountsPanel(PerfPanel):
+    """Counts from annotations versus per-row queries, and what to change."""
+
+    title = _("Counts")
+    template = "ddt_perfpanels/panels/counts.html"
+
+    @property
+    def nav_subtitle(self) -> str:
+        stats = self.get_stats()
+        findings = stats.get("counts")
+        if findings is None:
+            return str(_("recording failed")) if stats.get("errors") else ""
+        if not findings:
+            return str(_("none"))
+        return ngettext("%(n)d finding", "%(n)d findings", len(findings)) % {"n": len(findings)}
+
+    @property
+    def scripts(self) -> list[str]:
+        from django.templatetags.static import static
+
+        return [static("ddt_perfpanels/js/panels.js")]
+
+    def build_stats(self, report) -> dict[str, Any]:
+        from ddt_perfpanels.analysis.counts import count_table
+
+        measure = get_config()["COUNTS_MEASURE_FANOUT"]
+        now = measure and not _in_event_loop()
+        findings = []
+        errors: list[str] = []
+        for finding in report.counts:
+            data = finding.to_dict()
+            if finding.fanout is not None and finding.measure is not None and measure:
+                if now:
+                    fill_fanout(data["fanout"], finding.measure, errors)
+                elif _json_safe(finding.measure[3]):
+                    # An async request: no database access from the event loop.
+                    # Measure when the panel is opened (a sync view).
+                    alias, vendor, sql, params = finding.measure
+                    data["fanout"]["pending"] = [alias, vendor, sql, list(params or ())]
+            findings.append(data)
+        try:
+            table = count_table(report.recorder)
+        except Exception as exc:
+            report.recorder.internal_error("building the counts table", exc)
+            table = []
+        return {
+            "query_count": report.query_count,
+            "counts": findings,
+            "table": table,
+            "measure_errors": errors,
+        }
+
+    def add_source_lines(self, stats: dict[str, Any]) -> None:
+        errors = list(stats.get("measure_errors") or [])
+        findings = []
+        for finding in stats.get("counts") or []:
+            finding = dict(finding)
+            if finding.get("fanout"):
+                fanout = finding["fanout"] = dict(finding["fanout"])
+                pending = fanout.pop("pending", None)
+                if pending and not _in_event_loop():
+                    fill_fanout(fanout, tuple(pending), errors)
+                if fanout.get("joined_rows") is not None and fanout.get("rows"):
+                    fanout["factor"] = round(fanout["joined_rows"] / fanout["rows"], 1)
+            name_the_variable(finding)
+            imports = finding.get("imports") or ""
+            suggestion = finding.get("suggestion") or ""
+            finding["code"] = f"{imports}\n\n{suggestion}" if imports and suggestion else suggestion
+            finding["title"] = TITLES.get(finding.get("kind", ""), finding.get("kind", ""))
+            finding["access_label"] = _ACCESS_LABELS.get(
+                finding.get("kind", ""), _("counts ran at")
+            )
+            finding["css"] = _SEVERITY.get(finding.get("kind", ""), "")
+            finding["source_frames"] = with_source(finding.get("frames") or [])
+            findings.append(finding)
+        stats["counts"] = findings
+        stats["errors"] = list(stats.get("errors") or []) + errors
+        table = stats.get("table") or []
+        stats["per_row_queries"] = sum(row["queries"] for row in table)
+        stats["per_row_ms"] = round(sum(row["duration_ms"] for row in table), 2)
