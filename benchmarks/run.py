@@ -242,7 +242,8 @@ def analysis(sizes: list[int], repeats: int = 3) -> list[dict]:
                 start = time.perf_counter()
                 json.dumps(fresh.to_dict())
                 samples.append((time.perf_counter() - start) * 1000)
-        rows.append({"queries": len(recorder.queries), "report_ms": round(statistics.median(samples), 3)})
+        median = round(statistics.median(samples), 3)
+        rows.append({"queries": len(recorder.queries), "report_ms": median})
     for previous, row in zip(rows, rows[1:], strict=False):
         growth = row["queries"] / previous["queries"]
         row["time_ratio_per_size_ratio"] = round(
@@ -282,7 +283,9 @@ def print_table(title: str, rows: list[dict]) -> None:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="tiny sizes: check it works")
     parser.add_argument("--json", default=str(HERE / "results.json"), help="where to write")
     parser.add_argument("--zeal-only", action="store_true", help=argparse.SUPPRESS)

@@ -238,7 +238,7 @@ def test_lazy_chain_through_a_manager_is_one_finding():
     def loop(authors):
         for author in authors:
             for book in author.books.all():
-                book.chapters.count() if False else [c.title for c in book.chapters.all()]
+                [c.title for c in book.chapters.all()]
 
     finding = only_finding(run(lambda: loop(Author.objects.all())))
     assert finding.lookup == "books__chapters"
@@ -400,7 +400,9 @@ def test_fetch_peers_is_not_mentioned_before_django_61():
 @pytest.mark.parametrize(
     "body",
     [
-        pytest.param(lambda: read_authors(Book.objects.select_related("author")), id="select_related"),
+        pytest.param(
+            lambda: read_authors(Book.objects.select_related("author")), id="select_related"
+        ),
         pytest.param(
             lambda: [
                 [t.name for t in b.tags.all()] for b in Book.objects.prefetch_related("tags")
@@ -442,9 +444,7 @@ def test_fetch_peers_is_not_mentioned_before_django_61():
             id="nested-prefetch",
         ),
         pytest.param(
-            lambda: [
-                c.target.title for c in Comment.objects.prefetch_related("target")
-            ],
+            lambda: [c.target.title for c in Comment.objects.prefetch_related("target")],
             id="gfk-prefetch",
         ),
     ],

@@ -129,8 +129,8 @@ async def test_async_tasks_do_not_mix_records(close_thread_connections):
 async def test_async_orm_calls_are_recorded(close_thread_connections):
     await sync_to_async(make_library)(authors=2, books_per_author=2)
     with capture() as report:
-        async for book in Book.objects.all():
-            pass
+        titles = [book.title async for book in Book.objects.all()]
+        assert len(titles) == 4
         assert await Book.objects.acount() == 4
     assert len(report.queries) == 2
 

@@ -198,7 +198,7 @@ def _relation_finding(group: _Group, groups: dict[tuple, _Group], sql_chars: int
 
     select, prefetch = _existing_eager(anchor)
     select_all = anchor.select_related is True
-    model_label, model_name = anchor.model, anchor.model_name
+    model_label = anchor.model
     base = _queryset_expr(anchor)
 
     relation = leaf.relation
@@ -211,10 +211,9 @@ def _relation_finding(group: _Group, groups: dict[tuple, _Group], sql_chars: int
         prefetch.append(f'Prefetch("{lookup}", queryset={inner}, to_attr="{to_attr}")')
         owner = leaf.parent.model_name.lower() if leaf.parent else "obj"
         call = filters or ".all()"
-        extra = (
-            f" then read {owner}.{to_attr} instead of {owner}.{relation.accessor}{call}"
-            + (" (a .filter() on a prefetched manager runs a new query)" if relation.prefetched else "")
-        )
+        extra = f" then read {owner}.{to_attr} instead of {owner}.{relation.accessor}{call}"
+        if relation.prefetched:
+            extra += " (a .filter() on a prefetched manager runs a new query)"
     elif fix == "select_related":
         select = merge_lookups(select, lookup)
     else:

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.utils.translation import gettext_lazy as _, ngettext
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from ddt_perfpanels.panels.base import PerfPanel, with_source
 
@@ -48,7 +49,8 @@ class NPlusOnePanel(PerfPanel):
             for cluster in stats.get("nplusone", [])
         ]
         stats["wasted"] = sum(max(c["count"] - 1, 0) for c in stats["nplusone"])
+        # All but one query of a cluster were avoidable: that share of its time.
         stats["wasted_ms"] = round(
-            sum(c["duration_ms"] * (c["count"] - 1) / c["count"] for c in stats["nplusone"] if c["count"]),
+            sum(c["duration_ms"] * (c["count"] - 1) / c["count"] for c in stats["nplusone"]),
             2,
         )

@@ -48,7 +48,9 @@ def _begin_load(recorder, qs) -> Load:
         via = "deferred" if relation.kind == "deferred" else "lazy"
         if relation.kind == "gfk" and model._meta.label == "contenttypes.ContentType":
             via = "support"
-        load = Load(model, relation.owner, relation.accessor, relation.kind, via, relation.owner_key)
+        load = Load(
+            model, relation.owner, relation.accessor, relation.kind, via, relation.owner_key
+        )
         load.relation = relation
     elif isinstance(cause, PrefetchCause):
         load = Load(model, cause.owner, cause.through, cause.kind, "prefetch")
