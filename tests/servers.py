@@ -382,7 +382,7 @@ def find_redis_server() -> str:
     )
     if not path:
         raise ServerUnavailable(
-            "redis-server not installed: not on PATH; install it with `apt-get install redis-server`"
+            "no redis-server on PATH; install it with `apt-get install redis-server`"
         )
     return path
 
