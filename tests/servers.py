@@ -260,8 +260,15 @@ class PostgresServer:
         try:
             if (self.datadir / "postmaster.pid").exists():
                 self._run(
-                    self.bindir / "pg_ctl", "-D", self.datadir, "-m", "immediate", "-w",
-                    "stop", check=False, timeout=30,
+                    self.bindir / "pg_ctl",
+                    "-D",
+                    self.datadir,
+                    "-m",
+                    "immediate",
+                    "-w",
+                    "stop",
+                    check=False,
+                    timeout=30,
                 )
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
@@ -294,8 +301,15 @@ def start_postgres() -> PostgresServer:
         {
             "commands": [
                 {
-                    "argv": [str(bindir / "pg_ctl"), "-D", str(server.datadir), "-m",
-                             "immediate", "-w", "stop"],
+                    "argv": [
+                        str(bindir / "pg_ctl"),
+                        "-D",
+                        str(server.datadir),
+                        "-m",
+                        "immediate",
+                        "-w",
+                        "stop",
+                    ],
                     **_as_user(os_user),
                 }
             ],
@@ -305,8 +319,16 @@ def start_postgres() -> PostgresServer:
     atexit.register(server.stop)
     try:
         server._run(
-            bindir / "initdb", "-D", server.datadir, "-U", PG_SUPERUSER, "--auth=trust",
-            "-E", "UTF8", "--locale=C", "--no-sync",
+            bindir / "initdb",
+            "-D",
+            server.datadir,
+            "-U",
+            PG_SUPERUSER,
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
         )
         _start_postgres_on_a_free_port(server)
         _create_database(server)
@@ -320,8 +342,19 @@ def _create_database(server: PostgresServer) -> None:
     # Django connects to NAME for anything but test-database creation (and the
     # report header), so it must exist; the test database is test_<NAME>.
     server._run(
-        server.bindir / "psql", "-X", "-q", "-h", server.socket_dir, "-p", str(server.port),
-        "-U", PG_SUPERUSER, "-d", "postgres", "-c", f"CREATE DATABASE {PG_DATABASE}",
+        server.bindir / "psql",
+        "-X",
+        "-q",
+        "-h",
+        server.socket_dir,
+        "-p",
+        str(server.port),
+        "-U",
+        PG_SUPERUSER,
+        "-d",
+        "postgres",
+        "-c",
+        f"CREATE DATABASE {PG_DATABASE}",
     )
 
 
@@ -348,8 +381,17 @@ def _start_postgres_on_a_free_port(server: PostgresServer, attempts: int = 5) ->
             + "timezone = 'UTC'\n"
         )
         result = server._run(
-            server.bindir / "pg_ctl", "-D", server.datadir, "-l", server.logfile,
-            "-w", "-t", "60", "start", check=False, timeout=90,
+            server.bindir / "pg_ctl",
+            "-D",
+            server.datadir,
+            "-l",
+            server.logfile,
+            "-w",
+            "-t",
+            "60",
+            "start",
+            check=False,
+            timeout=90,
         )
         if result.returncode == 0:
             return
@@ -441,10 +483,25 @@ def start_redis(attempts: int = 5) -> RedisServer:
         port = free_port()
         process = subprocess.Popen(
             [
-                binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "no", "--dir", str(root), "--daemonize", "no",
-                "--protected-mode", "no", "--loglevel", "warning",
-                "--logfile", str(root / "redis.log"),
+                binary,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(root),
+                "--daemonize",
+                "no",
+                "--protected-mode",
+                "no",
+                "--loglevel",
+                "warning",
+                "--logfile",
+                str(root / "redis.log"),
             ],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,

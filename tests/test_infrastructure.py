@@ -100,5 +100,5 @@ def test_servers_go_away_when_their_owner_is_killed(kinds, redis_server):
     started = [line.split(" ", 1) for line in result.stdout.splitlines()]
     assert len(started) == (2 if kinds == "postgres" else 1)
     for port, root in started:
-        assert _wait_until(lambda: not servers.port_is_open(int(port))), port
-        assert _wait_until(lambda: not Path(root).exists()), root
+        assert _wait_until(lambda port=int(port): not servers.port_is_open(port)), port
+        assert _wait_until(lambda root=Path(root): not root.exists()), root
