@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # (DDT_PY, DDT_SKIP_REASON: read by the callers)
 # Shared by scripts/test and scripts/demo (source it; it defines functions only).
 #
 # The environments are virtualenvs under .venv/<name>/, created on first use and
