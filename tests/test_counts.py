@@ -738,7 +738,7 @@ def test_nested_capture_is_absorbed():
     assert [f.kind for f in outer.counts] == ["count_in_loop"]
 
 
-def test_hooks_are_removed_after_the_capture():
+def test_hooks_are_removed_after_the_capture(hooks_removed_at_once):
     from django.db.models.query import QuerySet
 
     methods = [QuerySet.__len__, QuerySet.__iter__, QuerySet.__bool__, QuerySet.__getitem__]

@@ -35,7 +35,7 @@ def library():
     make_library(authors=2, books_per_author=2)
 
 
-def test_hooks_are_removed_when_no_capture_is_active(library):
+def test_hooks_are_removed_when_no_capture_is_active(library, hooks_removed_at_once):
     fetch_all = QuerySet.__dict__["_fetch_all"]
     descriptor_get = ForwardManyToOneDescriptor.__dict__["__get__"]
     with capture():
@@ -46,6 +46,25 @@ def test_hooks_are_removed_when_no_capture_is_active(library):
         assert QuerySet.__dict__["_fetch_all"] is not fetch_all
     assert QuerySet.__dict__["_fetch_all"] is fetch_all
     assert ForwardManyToOneDescriptor.__dict__["__get__"] is descriptor_get
+
+
+def test_hooks_linger_while_captures_keep_coming(library, settings, hooks_removed_at_once):
+    from django.core.signals import request_started
+
+    from ddt_perfpanels.recording import context
+
+    settings.DDT_PERFPANELS = {"HOOKS_LINGER_SECONDS": 60}
+    fetch_all = QuerySet.__dict__["_fetch_all"]
+    with capture():
+        pass
+    # A request right after: the hooks stay, passing through.
+    request_started.send(sender=None)
+    assert QuerySet.__dict__["_fetch_all"] is not fetch_all
+    assert len(list(Book.objects.all())) == 4
+    # Past the linger time, the next request puts Django's methods back.
+    context._idle_since -= 61
+    request_started.send(sender=None)
+    assert QuerySet.__dict__["_fetch_all"] is fetch_all
 
 
 def test_queries_outside_a_capture_are_not_recorded(library):

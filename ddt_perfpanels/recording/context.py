@@ -12,7 +12,7 @@ import threading
 import traceback
 from contextvars import ContextVar
 from itertools import count
-from time import perf_counter
+from time import monotonic, perf_counter
 from typing import TYPE_CHECKING, Any
 
 from ddt_perfpanels.conf import get_config
@@ -107,6 +107,21 @@ class Op:
         self.origin_load: Load | None = relation.owner if relation is not None else None
 
 
+# model class -> (label, class name, default manager name), computed once.
+_model_names: dict[Any, tuple[str, str, str]] = {}
+
+
+def _names_of(model_cls) -> tuple[str, str, str]:
+    if model_cls is None:
+        return ("", "", "objects")
+    manager = getattr(model_cls, "_default_manager", None)
+    return (
+        model_cls._meta.label,
+        model_cls.__name__,
+        getattr(manager, "name", None) or "objects",
+    )
+
+
 class Load:
     """One evaluation of a queryset that produced model instances (or rows).
 
@@ -142,10 +157,10 @@ class Load:
 
     def __init__(self, model_cls, parent=None, segment="", kind="", via="root", owner_key=0):
         self.id = next(_ids)
-        self.model = model_cls._meta.label if model_cls is not None else ""
-        self.model_name = model_cls.__name__ if model_cls is not None else ""
-        manager = getattr(model_cls, "_default_manager", None)
-        self.manager = getattr(manager, "name", None) or "objects"
+        names = _model_names.get(model_cls)
+        if names is None:
+            names = _model_names[model_cls] = _names_of(model_cls)
+        self.model, self.model_name, self.manager = names
         self.parent: Load | None = parent
         self.segment = segment
         self.kind = kind
@@ -353,29 +368,65 @@ class paused:
 
 _install_lock = threading.Lock()
 _install_count = 0
+_installed = False
+_idle_since = 0.0
+
+
+def _linger() -> float:
+    return get_config().get("HOOKS_LINGER_SECONDS", 10)
 
 
 def _acquire_hooks() -> None:
-    global _install_count
+    global _install_count, _installed
     from ddt_perfpanels.recording import cache, db, orm
 
     db.install()
     with _install_lock:
-        if _install_count == 0:
+        if not _installed:
             orm.install()
             cache.install()
+            _installed = True
         _install_count += 1
 
 
 def _release_hooks() -> None:
-    global _install_count
-    from ddt_perfpanels.recording import cache, orm
-
+    global _install_count, _idle_since
     with _install_lock:
         _install_count -= 1
         if _install_count == 0:
-            orm.uninstall()
-            cache.uninstall()
+            _idle_since = monotonic()
+            if _linger() <= 0:
+                _remove_hooks()
+
+
+def _remove_hooks() -> None:
+    """Put Django's own methods back. Called with the lock held."""
+    global _installed
+    from ddt_perfpanels.recording import cache, orm
+
+    orm.uninstall()
+    cache.uninstall()
+    _installed = False
+
+
+def remove_idle_hooks(**kwargs: Any) -> None:
+    """Remove the hooks once no capture has run for HOOKS_LINGER_SECONDS.
+
+    Installing and removing class attributes at every request would cost more
+    than it saves (each change invalidates CPython's attribute caches for
+    QuerySet and friends), so while captures keep coming (the toolbar, the
+    budget middleware) the hooks stay; they pass straight through for code
+    outside a capture.  Connected to ``request_started``.
+    """
+    if not _installed or _install_count:
+        return
+    with _install_lock:
+        if _installed and _install_count == 0 and monotonic() - _idle_since >= _linger():
+            _remove_hooks()
+
+
+def hooks_installed() -> bool:
+    return _installed
 
 
 class capture:

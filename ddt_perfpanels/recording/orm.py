@@ -431,8 +431,9 @@ def _make_fetching(name: str, len_calls: int):
     def wrapper(self):
         original = _originals[QuerySet, name]
         recorder = _active.get()
-        # Inside an Op, Django itself takes the len(): QuerySet.get() does.
-        if recorder is None or isinstance(_cause.get(), Op):
+        # Inside an Op or a descriptor's load, Django itself takes the len():
+        # QuerySet.get() does.
+        if recorder is None or isinstance(_cause.get(), (Op, RelationCause, PrefetchCause)):
             return original(self)
         if self._result_cache is not None:
             if len_calls:
