@@ -18,6 +18,9 @@ TemplatePosition = tuple[str, int]
 _app_files: dict[str, bool] = {}
 _hidden_prefixes: tuple[str, ...] | None = None
 _render_annotated_code = None
+# Frames of Django's handler that call the view: nothing below them (handler,
+# middleware, server) is the view's stack, so the walk stops there.
+_view_caller_codes: frozenset | None = None
 
 
 def _module_dir(name: str) -> str | None:
@@ -108,12 +111,17 @@ def capture_stack(
     With ``toolbar_storage`` (a one-item list), also tell whether the toolbar's
     own storage code is on the stack: its queries are not the application's.
     """
-    global _render_annotated_code
+    global _render_annotated_code, _view_caller_codes
     if _render_annotated_code is None:
+        from django.core.handlers.base import BaseHandler
         from django.template.base import Node
 
         _render_annotated_code = Node.render_annotated.__code__
+        _view_caller_codes = frozenset(
+            {BaseHandler._get_response.__code__, BaseHandler._get_response_async.__code__}
+        )
     render_code = _render_annotated_code
+    stop_codes = _view_caller_codes
     storage = _storage_files() if toolbar_storage is not None else frozenset()
     frames: list[Frame] = []
     template = None
@@ -133,6 +141,8 @@ def capture_stack(
             template = _template_position(frame)
         elif filename in storage:
             toolbar_storage[0] = True  # type: ignore[index]
+            break
+        elif code in stop_codes:
             break
         frame = frame.f_back
     return frames, template
