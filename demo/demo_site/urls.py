@@ -1,12 +1,15 @@
 from debug_toolbar.toolbar import debug_toolbar_urls
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from demo_site import views
 
 urlpatterns = [
-    path("", views.permissions, name="permissions"),
-    path("fixed/", views.permissions_fixed, name="permissions-fixed"),
+    path("", views.index, name="index"),
+    path("dashboard/", views.budget_dashboard, name="dashboard"),
+    path("projects/", include("projects.urls")),
+    path("badges/", include("badges.urls")),
+    path("courses/", include("courses.urls")),
     path("admin/", admin.site.urls),
     *debug_toolbar_urls(),
 ]

@@ -1,20 +1,67 @@
-from django.contrib.auth.models import Permission
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, reverse
+
+# (title, slow URL name, fixed URL name, what the slow page shows)
+PAGES = [
+    (
+        "Projects",
+        "projects:list",
+        "projects:list-fixed",
+        "N+1 queries on the owner, the sector and the tags of each project; a like count "
+        "annotated and then counted again per row; two Count(distinct=True) joined "
+        "together; a count per sector.",
+        "N+1 queries, Counts, Budget",
+    ),
+    (
+        "Badges",
+        "badges:progress",
+        "badges:progress-fixed",
+        "Each member's progress cached per member: a cache.get() per member, a key read "
+        "twice, values stored without expiry, four .count() per member on a miss; "
+        "a button that writes and invalidates one member's key.",
+        "Cache breakdown, Counts, Budget",
+    ),
+    (
+        "Course dashboard",
+        "courses:dashboard",
+        "courses:dashboard-fixed",
+        "Enrollments and revenue: four COUNT queries that differ only in their WHERE, "
+        "and three queries per course.",
+        "Counts, Budget",
+    ),
+    (
+        "Admin changelist",
+        "admin:courses_enrollment_changelist",
+        "admin:courses_enrollmentfixed_changelist",
+        "The enrollments changelist whose columns read the student, the course and its "
+        "instructor, without list_select_related. Log in as admin / admin.",
+        "N+1 queries, Budget",
+    ),
+]
 
 
-def permissions(request):
-    """Every permission with its app: one query per row for the content type (N+1)."""
+def index(request):
     return render(
         request,
-        "demo_site/permissions.html",
-        {"permissions": Permission.objects.all(), "fixed": False},
+        "demo_site/index.html",
+        {
+            "pages": [
+                {
+                    "title": title,
+                    "slow_url": reverse(slow),
+                    "fixed_url": reverse(fixed),
+                    "shows": shows,
+                    "panels": panels,
+                }
+                for title, slow, fixed, shows, panels in PAGES
+            ],
+        },
     )
 
 
-def permissions_fixed(request):
-    """The same page with select_related: one query."""
-    return render(
-        request,
-        "demo_site/permissions.html",
-        {"permissions": Permission.objects.select_related("content_type"), "fixed": True},
-    )
+def budget_dashboard(request):
+    """The admin's budget dashboard (a stable address for the demo's links)."""
+    try:
+        return redirect(reverse("admin:ddt_perfpanels_budgetviolation_dashboard"))
+    except NoReverseMatch:  # a ddt_perfpanels without budgets
+        return redirect(reverse("admin:index"))
