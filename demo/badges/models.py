@@ -21,6 +21,20 @@ class Badge(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def goal(self) -> str:
+        """"1 comment written", "10 projects liked"."""
+        noun, verb = _GOALS[self.measure]
+        return f"{self.target} {noun}{'' if self.target == 1 else 's'} {verb}"
+
     def percent(self, counts: dict) -> int:
         """How far a member with these counts is towards the badge, 0 to 100."""
         return min(100, counts.get(self.measure, 0) * 100 // self.target)
+
+
+_GOALS = {
+    Badge.Measure.PROJECTS: ("project", "posted"),
+    Badge.Measure.COMMENTS: ("comment", "written"),
+    Badge.Measure.LIKES: ("project", "liked"),
+    Badge.Measure.COURSES: ("course", "completed"),
+}
