@@ -519,3 +519,22 @@ def test_report_queries_have_app_frames_only():
     assert all("site-packages" not in line and "/django/" not in line for line in query.stack)
     assert query.stack[0].startswith("tests/test_nplusone.py:")
     assert "read_authors" in query.stack[0] or "<lambda>" in query.stack[0]
+
+
+def test_several_fixes_for_one_queryset_are_also_given_together():
+    def loop(books):
+        for book in books:
+            book.author.name
+            [t.name for t in book.tags.all()]
+            [c.text for c in book.comments.all()]
+
+    report = run(lambda: loop(Book.objects.all()))
+    assert len(report.nplusone) == 3
+    [combined] = {f.combined_suggestion for f in report.nplusone}
+    assert combined == 'Book.objects.select_related("author").prefetch_related("tags", "comments")'
+    assert query_counts(loop, lambda: apply(combined)) == [3, 3]
+
+
+def test_a_single_fix_has_no_combined_suggestion():
+    [finding] = run(lambda: read_authors(Book.objects.all())).nplusone
+    assert finding.combined_suggestion == ""

@@ -141,3 +141,11 @@ def test_toolbar_database_store_queries_are_never_counted(settings, history_tabl
         assert HistoryEntry.objects.exists()  # the store really wrote
     finally:
         DebugToolbar.store = None
+
+
+def test_combined_fix_is_offered_once_for_a_queryset_with_several_clusters():
+    client = Client()
+    response = client.get("/books/tags/")
+    content = panel_content(client, response, "NPlusOnePanel")
+    code = 'Book.objects.select_related("author").prefetch_related("tags")'
+    assert content.count(f'data-ddtpp-copy="{html.escape(code)}"') == 1

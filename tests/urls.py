@@ -8,6 +8,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("books/", views.book_list, name="book-list"),
     path("books/fixed/", views.book_list_fixed, name="book-list-fixed"),
+    path("books/tags/", views.book_list_with_tags, name="book-list-tags"),
     path("books/async/", views.book_list_async, name="book-list-async"),
     path("books/template/", views.book_list_template, name="book-list-template"),
     path("hostile/", views.hostile, name="hostile"),

@@ -43,6 +43,8 @@ class NPlusOneFinding:
     stack: list[str] = field(default_factory=list)
     frames: list[list[Any]] = field(default_factory=list)  # [file, line, function]
     fetch_peers: str = ""  # the Django 6.1 alternative, when there is one
+    # Every fix for the same queryset in one statement, when it has several.
+    combined_suggestion: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -219,6 +221,14 @@ def _relation_finding(group: _Group, groups: dict[tuple, _Group], sql_chars: int
     else:
         prefetch = merge_lookups(prefetch, lookup)
     suggestion = _render_eager(base, select, prefetch, select_all and fix == "select_related")
+    if relation is not None and group.filtered:
+        added = [prefetch[-1]]
+        added_select: list[str] = []
+    elif fix == "select_related":
+        added, added_select = [], [lookup]
+    else:
+        added, added_select = [lookup], []
+    fixes = (anchor.id, base, select_all, added_select, added)
     peers = _fetch_peers_hint(anchor, segments, fix)
     field_name = leaf.segment
     chain = ".".join([group.root.model_name, *group.path.split("__")])
@@ -228,7 +238,7 @@ def _relation_finding(group: _Group, groups: dict[tuple, _Group], sql_chars: int
     )
     if peers:
         message += f" (or on Django 6.1: {peers})"
-    return NPlusOneFinding(
+    finding = NPlusOneFinding(
         model=model_label,
         field=field_name,
         fix=fix,
@@ -247,6 +257,31 @@ def _relation_finding(group: _Group, groups: dict[tuple, _Group], sql_chars: int
         frames=[list(f) for f in first.frames],
         fetch_peers=peers,
     )
+    return finding, fixes, anchor
+
+
+def _combine(results) -> None:
+    """Give the findings that fix the same queryset one statement with all fixes."""
+    by_anchor: dict[int, list] = {}
+    for finding, fixes, anchor in results:
+        by_anchor.setdefault(fixes[0], []).append((finding, fixes, anchor))
+    for entries in by_anchor.values():
+        if len(entries) < 2:
+            continue
+        anchor = entries[0][2]
+        base, select_all = entries[0][1][1], entries[0][1][2]
+        select, prefetch = _existing_eager(anchor)
+        for _finding, (_id, _base, _all, added_select, added_prefetch), _anchor in entries:
+            for lookup in added_select:
+                select = merge_lookups(select, lookup)
+            for lookup in added_prefetch:
+                if lookup.startswith("Prefetch("):
+                    prefetch.append(lookup)
+                else:
+                    prefetch = merge_lookups(prefetch, lookup)
+        combined = _render_eager(base, select, prefetch, select_all and not select)
+        for finding, _fixes, _anchor in entries:
+            finding.combined_suggestion = combined
 
 
 def _deferred_finding(group: _Group, sql_chars: int) -> NPlusOneFinding:
@@ -396,11 +431,14 @@ def find_nplusone(recorder, min_queries: int = 2, sql_chars: int = 2000) -> list
                 continue
         leaves.append(group)
     findings = []
+    relation_results = []
     for group in leaves:
         if group.via == "deferred":
             findings.append(_deferred_finding(group, sql_chars))
         else:
-            findings.append(_relation_finding(group, groups, sql_chars))
+            relation_results.append(_relation_finding(group, groups, sql_chars))
+    _combine(relation_results)
+    findings.extend(finding for finding, _fixes, _anchor in relation_results)
     findings.extend(_get_in_loop_findings(recorder.loads, min_queries, sql_chars))
     findings.sort(key=lambda f: (-f.count, f.model, f.lookup))
     return findings

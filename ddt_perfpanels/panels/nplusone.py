@@ -48,6 +48,11 @@ class NPlusOnePanel(PerfPanel):
             {**cluster, "source_frames": with_source(cluster.get("frames", []))}
             for cluster in stats.get("nplusone", [])
         ]
+        stats["combined"] = list(
+            dict.fromkeys(
+                c["combined_suggestion"] for c in stats["nplusone"] if c.get("combined_suggestion")
+            )
+        )
         stats["wasted"] = sum(max(c["count"] - 1, 0) for c in stats["nplusone"])
         # All but one query of a cluster were avoidable: that share of its time.
         stats["wasted_ms"] = round(

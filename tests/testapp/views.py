@@ -38,3 +38,12 @@ def hostile(request):
         cursor.execute("SELECT %s, %s", [b"\x00\xffbinary", "<script>alert(1)</script>"])
         cursor.fetchall()
     return _page("Hostile", Book.objects.all())
+
+
+def book_list_with_tags(request):
+    items = "".join(
+        f"<li>{escape(b.title)} by {escape(b.author.name)}: "
+        f"{escape(', '.join(t.name for t in b.tags.all()))}</li>"
+        for b in Book.objects.all()
+    )
+    return HttpResponse(PAGE.format(title="Books and tags", items=items))
