@@ -62,4 +62,4 @@ class EnrollmentAdmin(admin.ModelAdmin):
 class EnrollmentFixedAdmin(EnrollmentAdmin):
     """The fix: one query joins the three tables."""
 
-    list_select_related = ("student", "course__instructor")
+    list_select_related = ("course__instructor", "student")
