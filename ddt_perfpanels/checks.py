@@ -68,3 +68,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
             )
         )
     return errors
+
+
+# The budget checks (E010-E016) live with the budgets; importing them registers them.
+from ddt_perfpanels.budgets import checks as _budget_checks  # noqa: E402, F401

@@ -47,6 +47,18 @@ DEFAULTS: dict[str, Any] = {
     "COUNTS_MEASURE_FANOUT": True,
     # Counts panel: on SQLite, stop counting joined rows past this many.
     "COUNTS_FANOUT_MAX_ROWS": 100_000,
+    # Budgets: {"default": {metric: limit}, "routes": {url name or path glob:
+    # {metric: limit}}}; see ddt_perfpanels.budgets.metrics for the metrics.
+    "BUDGETS": {},
+    # Budgets: the share of requests BudgetMiddleware checks (1.0 all, 0 none).
+    "BUDGET_SAMPLE_RATE": 1.0,
+    # Budgets: days a BudgetViolation is kept (None: until deleted by hand).
+    "BUDGET_RETENTION_DAYS": 30,
+    # Budgets: N+1 clusters and other findings stored with a violation.
+    "BUDGET_MAX_FINDINGS": 5,
+    # Budgets: every this many recorded violations, delete one batch of expired
+    # ones (0: only manage.py perfpanels_prune does).
+    "BUDGET_PRUNE_EVERY": 1000,
 }
 
 

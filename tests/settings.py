@@ -69,6 +69,7 @@ DEBUG_TOOLBAR_PANELS = [
     "ddt_perfpanels.panels.NPlusOnePanel",
     "ddt_perfpanels.panels.CountsPanel",
     "ddt_perfpanels.panels.CacheBreakdownPanel",
+    "ddt_perfpanels.panels.BudgetPanel",
 ]
 
 # The suite checks that hooks come off when the last capture ends; outside the

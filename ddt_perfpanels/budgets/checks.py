@@ -1,0 +1,138 @@
+"""System checks for budgets (``ddt_perfpanels.E010``–``E017``).
+
+- E010 ``BUDGETS`` is not shaped ``{"default": {...}, "routes": {...}}``
+- E011 a budget is not a dict of metric: limit
+- E012 unknown metric (with the closest known one)
+- E013 a limit that is not a number >= 0 (or None)
+- E014 a route that is no URL name of the URLconf, or an invalid route
+- E015 ``BUDGET_SAMPLE_RATE`` not between 0 and 1
+- E016 ``BUDGET_RETENTION_DAYS``/``BUDGET_MAX_FINDINGS``/``BUDGET_PRUNE_EVERY`` invalid
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import Error, Tags, register
+
+from ddt_perfpanels.budgets.config import Problem, is_glob, parse_budgets
+
+
+def _errors(problems: list[Problem] | tuple[Problem, ...]) -> list[Error]:
+    return [Error(p.message, hint=p.hint, id=p.id) for p in problems]
+
+
+def _user_config() -> dict[str, Any] | None:
+    user = getattr(settings, "DDT_PERFPANELS", None)
+    return user if isinstance(user, dict) else None
+
+
+@register()
+def check_budget_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    user = _user_config()
+    if user is None:
+        return []
+    errors = _errors(parse_budgets(user.get("BUDGETS")).problems)
+    rate = user.get("BUDGET_SAMPLE_RATE", 1.0)
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
+        errors.append(
+            Error(
+                f"DDT_PERFPANELS['BUDGET_SAMPLE_RATE'] must be a number from 0 to 1, got {rate!r}.",
+                hint="1.0 checks every request, 0.1 one request in ten, 0 none.",
+                id="ddt_perfpanels.E015",
+            )
+        )
+    retention = user.get("BUDGET_RETENTION_DAYS", 30)
+    if retention is not None and (
+        isinstance(retention, bool) or not isinstance(retention, int) or retention < 1
+    ):
+        errors.append(
+            Error(
+                "DDT_PERFPANELS['BUDGET_RETENTION_DAYS'] must be a positive number of days "
+                f"or None (keep everything), got {retention!r}.",
+                id="ddt_perfpanels.E016",
+            )
+        )
+    for key in ("BUDGET_MAX_FINDINGS", "BUDGET_PRUNE_EVERY"):
+        value = user.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            errors.append(
+                Error(
+                    f"DDT_PERFPANELS[{key!r}] must be an integer >= 0, got {value!r}.",
+                    id="ddt_perfpanels.E016",
+                )
+            )
+    return errors
+
+
+@register(Tags.urls)
+def check_budget_routes(app_configs: Any = None, **kwargs: Any) -> list[Error]:
+    """Route names must exist; @perf_budget limits must be valid.
+
+    Loading the URLconf imports the views, which registers their @perf_budget.
+    """
+    from django.urls import get_resolver
+
+    from ddt_perfpanels.budgets.decorators import declared
+
+    errors: list[Error] = []
+    try:
+        names = url_names(get_resolver().url_patterns)
+    except Exception:
+        # A broken URLconf is reported by Django's own checks (urls.E...).
+        names = None
+    user = _user_config()
+    budgets = parse_budgets(user.get("BUDGETS")) if user is not None else None
+    if budgets is not None and names is not None:
+        for rule in budgets.routes:
+            if rule.is_path:
+                continue
+            if is_glob(rule.key):
+                from fnmatch import fnmatchcase
+
+                if not any(fnmatchcase(name, rule.key) for name in names):
+                    errors.append(
+                        Error(
+                            f"DDT_PERFPANELS['BUDGETS']['routes'] has {rule.key!r}, "
+                            "which matches no URL name.",
+                            hint="Path globs start with '/': '/api/*'.",
+                            id="ddt_perfpanels.E014",
+                        )
+                    )
+                continue
+            if rule.key not in names:
+                import difflib
+
+                close = difflib.get_close_matches(rule.key, names, n=1)
+                hint = f"Did you mean {close[0]!r}? " if close else ""
+                errors.append(
+                    Error(
+                        f"DDT_PERFPANELS['BUDGETS']['routes'] has {rule.key!r}, "
+                        "which is not a URL name.",
+                        hint=hint + "A route is a URL name as reverse() takes it "
+                        "('namespace:name'), or a path glob starting with '/'.",
+                        id="ddt_perfpanels.E014",
+                    )
+                )
+    seen: set[int] = set()
+    for budget in declared:
+        if id(budget) in seen:
+            continue
+        seen.add(id(budget))
+        errors.extend(_errors(budget.problems))
+    return errors
+
+
+def url_names(patterns: Any, prefix: str = "") -> set[str]:
+    """Every name reverse() accepts, with its namespaces: {"admin:index", ...}."""
+    from django.urls import URLPattern, URLResolver
+
+    names: set[str] = set()
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            inner = prefix + f"{pattern.namespace}:" if pattern.namespace else prefix
+            names |= url_names(pattern.url_patterns, inner)
+        elif isinstance(pattern, URLPattern) and pattern.name:
+            names.add(prefix + pattern.name)
+    return names

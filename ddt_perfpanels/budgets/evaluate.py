@@ -1,0 +1,129 @@
+"""A report measured against a budget: the rows every consumer shows, and the
+findings (with their fixes) kept alongside a violation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ddt_perfpanels.budgets.config import Budget, Overage
+from ddt_perfpanels.budgets.metrics import METRICS, format_value, ratio
+
+# Keys of a finding's to_dict() worth keeping with a violation; stacks, frames and
+# call lists stay in the panels.
+_FINDING_KEYS = (
+    "kind",
+    "model",
+    "field",
+    "path",
+    "pattern",
+    "fix",
+    "lookup",
+    "count",
+    "rows",
+    "duration_ms",
+    "origin",
+    "access_site",
+    "message",
+    "suggestion",
+    "code",
+    "imports",
+    "sql",
+)
+_MAX_TEXT = 2000
+
+
+def measure(report: Any, response_time_ms: float | None = None) -> dict[str, float]:
+    """Every budget metric for a report; cache metrics are 0 when not recorded."""
+    values: dict[str, float] = dict.fromkeys(METRICS, 0)
+    values.update({k: v for k, v in report.metrics().items() if k in METRICS})
+    if response_time_ms is None:
+        response_time_ms = report.duration_ms
+    values["response_time_ms"] = round(response_time_ms, 3)
+    return values
+
+
+@dataclass
+class BudgetResult:
+    budget: Budget
+    metrics: dict[str, float]
+    over: list[Overage]
+
+    @property
+    def worst(self) -> Overage | None:
+        return max(self.over, key=lambda o: o.ratio) if self.over else None
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per metric, limited ones first: JSON for the panel."""
+        over = {o.metric for o in self.over}
+        rows = []
+        for name, metric in METRICS.items():
+            limit = self.budget.limits.get(name)
+            actual = self.metrics.get(name, 0)
+            rows.append(
+                {
+                    "metric": name,
+                    "label": str(metric.label),
+                    "unit": metric.unit,
+                    "actual": actual,
+                    "limit": limit,
+                    "actual_display": format_value(name, actual),
+                    "limit_display": format_value(name, limit),
+                    "over": name in over,
+                    "percent": round(actual * 100 / limit) if limit else None,
+                    "ratio": ratio(actual, limit) if limit is not None else None,
+                    "source": self.budget.source_of(name) if limit is not None else "",
+                }
+            )
+        rows.sort(key=lambda row: row["limit"] is None)
+        return rows
+
+
+def evaluate(report: Any, budget: Budget, response_time_ms: float | None = None) -> BudgetResult:
+    metrics = measure(report, response_time_ms)
+    return BudgetResult(budget, metrics, budget.check(metrics))
+
+
+def _compact(data: dict[str, Any], source: str) -> dict[str, Any]:
+    kept: dict[str, Any] = {"source": source}
+    for key in _FINDING_KEYS:
+        value = data.get(key)
+        if value in (None, "", [], {}):
+            continue
+        if isinstance(value, str) and len(value) > _MAX_TEXT:
+            value = value[:_MAX_TEXT] + "…"
+        if isinstance(value, (str, int, float, bool)):
+            kept[key] = value
+    return kept
+
+
+def summarize_findings(report: Any, limit: int) -> tuple[list[dict], list[dict]]:
+    """The worst N+1 clusters, and the other findings (counts, cache), each at most
+    ``limit`` long, as small JSON dicts with their suggested fix."""
+    clusters = sorted(report.nplusone, key=lambda f: (-f.count, -f.duration_ms))
+    nplusone = [_compact(f.to_dict(), "nplusone") for f in clusters[:limit]]
+    findings: list[dict] = []
+    for finding in report.counts or []:
+        findings.append(_compact(finding.to_dict(), "counts"))
+    cache = report.cache
+    for finding in getattr(cache, "findings", None) or []:
+        findings.append(_compact(finding.to_dict(), "cache"))
+    findings.sort(key=lambda f: -(f.get("count") or 0))
+    return nplusone, findings[:limit]
+
+
+def finding_title(finding: dict[str, Any]) -> str:
+    """One line naming a stored finding: "N+1: testapp.Book → author (4 queries)"."""
+    source = finding.get("source")
+    count = finding.get("count")
+    if source == "nplusone":
+        what = f"{finding.get('model', '?')} → {finding.get('path') or finding.get('field', '?')}"
+        return f"N+1: {what} ({count} queries)"
+    kind = finding.get("kind", "?")
+    if source == "cache":
+        subject = finding.get("pattern") or ""
+        return f"cache {kind}: {subject} (×{count})" if subject else f"cache {kind} (×{count})"
+    subject = finding.get("model") or ""
+    if subject and finding.get("field"):
+        subject += f".{finding['field']}"
+    return f"{kind}: {subject} ({count} queries)" if subject else f"{kind} ({count} queries)"

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from ddt_perfpanels.panels.base import PerfPanel
+
+
+class BudgetPanel(PerfPanel):
+    """This request against its performance budget, metric by metric."""
+
+    title = _("Performance budget")
+    template = "ddt_perfpanels/panels/budget.html"
+
+    @property
+    def nav_title(self) -> str:
+        if self.get_stats().get("over"):
+            return "⚠ " + str(_("Over budget"))
+        return str(_("Budget"))
+
+    @property
+    def nav_subtitle(self) -> str:
+        stats = self.get_stats()
+        rows = stats.get("rows")
+        if rows is None:
+            return str(_("recording failed")) if stats.get("errors") else ""
+        limited = stats.get("limited", 0)
+        if not limited:
+            return str(_("no budget"))
+        over = stats.get("over", [])
+        if over:
+            return ngettext(
+                "%(n)d of %(total)d metric over: %(names)s",
+                "%(n)d of %(total)d metrics over: %(names)s",
+                len(over),
+            ) % {"n": len(over), "total": limited, "names": ", ".join(over)}
+        return ngettext("within budget (%(n)d limit)", "within budget (%(n)d limits)", limited) % {
+            "n": limited
+        }
+
+    @property
+    def scripts(self) -> list[str]:
+        from django.templatetags.static import static
+
+        return [static("ddt_perfpanels/js/panels.js")]
+
+    def generate_stats(self, request, response) -> None:
+        self._request = request
+        try:
+            super().generate_stats(request, response)
+        finally:
+            self._request = None
+
+    def build_stats(self, report) -> dict[str, Any]:
+        from ddt_perfpanels.budgets.config import budget_for_request
+        from ddt_perfpanels.budgets.evaluate import evaluate, finding_title, summarize_findings
+
+        request = self._request
+        budget = budget_for_request(request)
+        result = evaluate(report, budget)
+        nplusone, findings = summarize_findings(report, 10)
+        fixes = [{**finding, "title": finding_title(finding)} for finding in [*nplusone, *findings]]
+        return {
+            "route": budget.route,
+            "path": request.path,
+            "sources": list(budget.sources),
+            "limited": len(budget.limits),
+            "rows": result.rows(),
+            "over": [o.metric for o in result.over],
+            "fixes": fixes,
+        }
