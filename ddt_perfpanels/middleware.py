@@ -1,0 +1,231 @@
+"""``BudgetMiddleware``: checks requests against their budget and records a
+``BudgetViolation`` for each one over it, with or without the toolbar shown.
+
+It never changes a response: a failure while measuring or recording (the
+database is down, a bad budget) is logged on the ``ddt_perfpanels`` logger and
+the response goes out as the view made it.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from typing import Any
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+
+from ddt_perfpanels.conf import get_config
+
+logger = logging.getLogger("ddt_perfpanels")
+
+_MAX_ROUTE = 200
+_MAX_PATH = 500
+
+
+class BudgetMiddleware:
+    """Sample requests, measure them with ``capture()``, record those over budget.
+
+    Put it near the top of ``MIDDLEWARE`` (after the toolbar's middleware when
+    both are used): what runs inside it is what it measures.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Any):
+        self.get_response = get_response
+        self.async_mode = iscoroutinefunction(get_response)
+        if self.async_mode:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: Any) -> Any:
+        if self.async_mode:
+            return self.__acall__(request)
+        cap = self._start(request)
+        if cap is None:
+            return self.get_response(request)
+        try:
+            response = self.get_response(request)
+        finally:
+            self._stop(cap)
+        self._record(request, response, cap.report)
+        return response
+
+    async def __acall__(self, request: Any) -> Any:
+        cap = self._start(request)
+        if cap is None:
+            return await self.get_response(request)
+        try:
+            response = await self.get_response(request)
+        finally:
+            self._stop(cap)
+        try:
+            await sync_to_async(self._record)(request, response, cap.report)
+        except Exception:  # pragma: no cover - _record catches everything itself
+            logger.exception("ddt_perfpanels could not check the budget of %s", request.path)
+        return response
+
+    # -- measuring -----------------------------------------------------------------
+
+    def _start(self, request: Any) -> Any:
+        """A started capture when this request is to be checked, else None."""
+        try:
+            if not self._wants(request):
+                return None
+            from ddt_perfpanels.recording.context import capture
+
+            cap = capture()
+            cap.__enter__()
+            return cap
+        except Exception:
+            logger.exception("ddt_perfpanels could not start measuring %s", request.path)
+            return None
+
+    def _wants(self, request: Any) -> bool:
+        """Sampled, not the toolbar's own, and some budget applies to it."""
+        rate = get_config()["BUDGET_SAMPLE_RATE"]
+        if rate <= 0 or (rate < 1 and random.random() >= rate):
+            return False
+        if not _any_budget():
+            return False
+        from django.urls import Resolver404, resolve
+
+        from ddt_perfpanels.budgets.config import budget_for
+
+        try:
+            match = resolve(request.path_info, getattr(request, "urlconf", None))
+        except Resolver404:
+            match = None
+        if match is not None and _is_toolbar_view(match):
+            return False
+        return bool(budget_for(match, request.path_info))
+
+    def _stop(self, cap: Any) -> None:
+        try:
+            cap.__exit__(None, None, None)
+        except Exception:  # pragma: no cover - capture() handles its own failures
+            logger.exception("ddt_perfpanels could not stop measuring")
+
+    # -- recording -----------------------------------------------------------------
+
+    def _record(self, request: Any, response: Any, report: Any) -> None:
+        try:
+            from ddt_perfpanels.budgets.config import budget_for_request
+            from ddt_perfpanels.budgets.evaluate import evaluate
+
+            budget = budget_for_request(request)
+            if not budget:
+                return
+            result = evaluate(report, budget)
+            if result.over:
+                record_violation(request, response, result, report)
+        except Exception:
+            logger.exception(
+                "ddt_perfpanels could not record the budget violation of %s %s",
+                request.method,
+                request.path,
+            )
+
+
+def _any_budget() -> bool:
+    from ddt_perfpanels.budgets.config import budget_config
+    from ddt_perfpanels.budgets.decorators import declared
+
+    config = budget_config()
+    if config.default or config.routes:
+        return True
+    if not declared:
+        # Only @perf_budget budgets: they register when the views are imported.
+        from django.urls import get_resolver
+
+        get_resolver().url_patterns  # noqa: B018
+    return bool(declared)
+
+
+def _is_toolbar_view(match: Any) -> bool:
+    """What ``DebugToolbar.is_toolbar_request()`` tells (its URL namespace is
+    ``debug_toolbar.APP_NAME``), from the match we already have."""
+    return bool(match.namespaces) and match.namespaces[-1] == "djdt"
+
+
+def _truncate(text: str, length: int) -> str:
+    return text if len(text) <= length else text[: length - 1] + "…"
+
+
+_recorded = 0
+_recorded_lock = threading.Lock()
+
+
+def record_violation(request: Any, response: Any, result: Any, report: Any) -> Any:
+    """Write one BudgetViolation (and its ViolationMetric rows), unrecorded by
+    any capture, in a transaction (a savepoint inside the request's own)."""
+    from django.db import router, transaction
+    from django.utils import timezone
+
+    from ddt_perfpanels.budgets.evaluate import summarize_findings
+    from ddt_perfpanels.models import BudgetViolation, ViolationMetric
+    from ddt_perfpanels.recording.context import paused
+
+    global _recorded
+    config = get_config()
+    budget = result.budget
+    worst = result.worst
+    route = _truncate(budget.route, _MAX_ROUTE)
+    method = _truncate(request.method or "", 10)
+    now = timezone.now()
+    alias = router.db_for_write(BudgetViolation)
+    with paused():
+        nplusone, findings = summarize_findings(report, config["BUDGET_MAX_FINDINGS"])
+        with transaction.atomic(using=alias):
+            violation = BudgetViolation.objects.using(alias).create(
+                created_at=now,
+                route=route,
+                path=_truncate(request.path, _MAX_PATH),
+                method=method,
+                status=getattr(response, "status_code", 0) or 0,
+                worst_metric=worst.metric,
+                worst_ratio=worst.ratio,
+                over_count=len(result.over),
+                limits=dict(budget.limits),
+                actuals=dict(result.metrics),
+                sources=list(budget.sources),
+                nplusone=nplusone,
+                findings=findings,
+            )
+            ViolationMetric.objects.using(alias).bulk_create(
+                [
+                    ViolationMetric(
+                        violation=violation,
+                        created_at=now,
+                        route=route,
+                        method=method,
+                        metric=over.metric,
+                        limit=over.limit,
+                        actual=over.actual,
+                        ratio=over.ratio,
+                    )
+                    for over in result.over
+                ]
+            )
+    every = config["BUDGET_PRUNE_EVERY"]
+    if every:
+        with _recorded_lock:
+            _recorded += 1
+            due = _recorded % every == 0
+        if due:
+            try:
+                _prune_some(alias)
+            except Exception:
+                logger.exception("ddt_perfpanels could not prune expired budget violations")
+    return violation
+
+
+def _prune_some(alias: str) -> None:
+    """One bounded batch of expired rows, now and then, so the table stays bounded
+    even without a scheduled ``perfpanels_prune``."""
+    from ddt_perfpanels.budgets.prune import prune, retention_cutoff
+
+    cutoff = retention_cutoff()
+    if cutoff is not None:
+        prune(cutoff, batch_size=1000, max_batches=1, using=alias)
