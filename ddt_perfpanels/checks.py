@@ -67,6 +67,15 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
                 id="ddt_perfpanels.E002",
             )
         )
+    linger = user.get("HOOKS_LINGER_SECONDS", DEFAULTS["HOOKS_LINGER_SECONDS"])
+    if not isinstance(linger, (int, float)) or isinstance(linger, bool) or linger < 0:
+        errors.append(
+            Error(
+                "DDT_PERFPANELS['HOOKS_LINGER_SECONDS'] must be a number of seconds >= 0, "
+                f"got {linger!r}.",
+                id="ddt_perfpanels.E002",
+            )
+        )
     return errors
 
 

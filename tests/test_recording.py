@@ -53,17 +53,20 @@ def test_hooks_linger_while_captures_keep_coming(library, settings, hooks_remove
 
     from ddt_perfpanels.recording import context
 
+    # The check runs when a request starts. (Sending request_started itself would
+    # also close the test's database connection: call the receiver.)
+    assert any(entry[1]() is context.remove_idle_hooks for entry in request_started.receivers)
     settings.DDT_PERFPANELS = {"HOOKS_LINGER_SECONDS": 60}
     fetch_all = QuerySet.__dict__["_fetch_all"]
     with capture():
         pass
     # A request right after: the hooks stay, passing through.
-    request_started.send(sender=None)
+    context.remove_idle_hooks()
     assert QuerySet.__dict__["_fetch_all"] is not fetch_all
     assert len(list(Book.objects.all())) == 4
     # Past the linger time, the next request puts Django's methods back.
     context._idle_since -= 61
-    request_started.send(sender=None)
+    context.remove_idle_hooks()
     assert QuerySet.__dict__["_fetch_all"] is fetch_all
 
 
@@ -233,3 +236,13 @@ def test_iterator_rows_are_tracked(library):
             book.author.name
     [finding] = report.nplusone
     assert finding.suggestion == 'Book.objects.select_related("author")'
+
+
+@pytest.mark.parametrize("value", [-1, "10", True])
+def test_bad_hooks_linger_setting_is_a_startup_error(settings, value):
+    from ddt_perfpanels.checks import check_settings
+
+    settings.DDT_PERFPANELS = {"HOOKS_LINGER_SECONDS": value}
+    [error] = check_settings()
+    assert error.id == "ddt_perfpanels.E002"
+    assert "HOOKS_LINGER_SECONDS" in error.msg

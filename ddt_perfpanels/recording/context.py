@@ -373,7 +373,7 @@ _idle_since = 0.0
 
 
 def _linger() -> float:
-    return get_config().get("HOOKS_LINGER_SECONDS", 10)
+    return get_config()["HOOKS_LINGER_SECONDS"]
 
 
 def _acquire_hooks() -> None:
