@@ -33,12 +33,18 @@ def _in_ci() -> bool:
 
 
 @pytest.fixture(scope="session")
-def chromium():
+def browser_available():
     reason = demo.chromium_missing_reason()
     if reason:
         if _in_ci():
             pytest.fail(f"browser tests cannot run (CI=true): {reason}", pytrace=False)
         pytest.skip(f"browser tests skipped: {reason}")
+
+
+@pytest.fixture(scope="module")
+def chromium(browser_available):
+    # Module-scoped: Playwright's sync API keeps an event loop running in this
+    # thread until it stops, and the async tests that run later need theirs.
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -48,7 +54,7 @@ def chromium():
 
 
 @pytest.fixture(scope="session")
-def demo_server(chromium):
+def demo_server(browser_available):
     """One demo server for the session: migrated, seeded (with budget history),
     on the local-memory cache."""
     with demo.DemoServer() as server:
@@ -68,7 +74,7 @@ def page(chromium, demo_server):
     context.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def admin_session(chromium, demo_server):
     """The cookies of one admin login (password hashing is slow on purpose)."""
     context, page = _new_page(chromium)
