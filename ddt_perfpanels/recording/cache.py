@@ -280,6 +280,10 @@ class CacheRecord:
         if self._absorbed:
             return
         for stats in self.servers.values():
+            # An entry a nested capture already finished has no connection left:
+            # its counters were read then.
+            if stats._pool is None:
+                continue
             if stats.before is not None and stats.error is None:
                 try:
                     stats.after = server_counters(stats._pool)

@@ -503,3 +503,14 @@ def test_redis_down_with_ignore_exceptions(settings, fresh_redis):
     [call] = calls_of(report)
     assert "GET failed, the backend returned a default" in call.error
     assert call.keys[0].hit is None
+
+
+def test_nested_captures_read_the_redis_counters_without_error(redis_backend):
+    """The budget middleware inside the toolbar: one capture inside another."""
+    with capture() as outer:
+        with capture():
+            cache.get("nested")
+    assert outer.cache.totals["calls"] == 1
+    assert outer.errors == []
+    for server in outer.cache.to_dict()["servers"]:
+        assert not server.get("error"), server
