@@ -74,15 +74,3 @@ def flatten_select_related(value: Any, prefix: str = "") -> list[str]:
         deeper = flatten_select_related(sub, path)
         leaves.extend(deeper or [path])
     return leaves
-
-
-def all_select_related_paths(value: Any, prefix: str = "") -> list[str]:
-    """Every lookup of a Query.select_related dict, intermediate ones included."""
-    if not isinstance(value, dict):
-        return []
-    paths = []
-    for name, sub in value.items():
-        path = f"{prefix}__{name}" if prefix else name
-        paths.append(path)
-        paths.extend(all_select_related_paths(sub, path))
-    return paths

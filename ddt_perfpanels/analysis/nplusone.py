@@ -14,7 +14,6 @@ from typing import Any
 import django
 
 from ddt_perfpanels.analysis.code import (
-    all_select_related_paths,
     flatten_select_related,
     merge_lookups,
     quoted,
@@ -454,23 +453,25 @@ def find_unused_eager(recorder) -> list[UnusedEagerFinding]:
             continue
         base = _queryset_expr(load)
         select, prefetch = _existing_eager(load)
-        select_paths = all_select_related_paths(load.select_related)
 
         def absolute(path: str, load: Load = load) -> str:
             return f"{load.path}__{path}" if load.path else path
+
+        def read_prefix(path: str, load: Load = load) -> str:
+            """The deepest proper prefix of the lookup whose objects were read."""
+            parts = path.split("__")
+            for i in range(len(parts) - 1, 0, -1):
+                prefix = "__".join(parts[:i])
+                if (load.root.id, absolute(prefix)) in used:
+                    return prefix
+            return ""
 
         for path in select:
             if (load.root.id, absolute(path)) in used:
                 continue
             # Keep the deepest prefix that was read: select_related("author") for
             # an unused "author__publisher" whose author was read.
-            parts = path.split("__")
-            kept = ""
-            for i in range(len(parts) - 1, 0, -1):
-                prefix = "__".join(parts[:i])
-                if prefix in select_paths and (load.root.id, absolute(prefix)) in used:
-                    kept = prefix
-                    break
+            kept = read_prefix(path)
             remaining = [p for p in select if p != path] + ([kept] if kept else [])
             suggestion = _render_eager(base, remaining, prefetch, False)
             findings.append(
@@ -497,15 +498,7 @@ def find_unused_eager(recorder) -> list[UnusedEagerFinding]:
                 if other.startswith(through + "__")
             ):
                 continue
-            parts = through.split("__")
-            kept = next(
-                (
-                    "__".join(parts[:i])
-                    for i in range(len(parts) - 1, 0, -1)
-                    if (load.root.id, absolute("__".join(parts[:i]))) in used
-                ),
-                "",
-            )
+            kept = read_prefix(through)
             remaining = [p for p in prefetch if p != through] + ([kept] if kept else [])
             suggestion = _render_eager(base, select, remaining, False)
             findings.append(
