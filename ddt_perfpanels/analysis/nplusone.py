@@ -443,6 +443,20 @@ def find_nplusone(recorder, min_queries: int = 2, sql_chars: int = 2000) -> list
     return findings
 
 
+def _unused(load: Load, fix: str, lookup: str, suggestion: str, did: str) -> UnusedEagerFinding:
+    return UnusedEagerFinding(
+        model=load.model,
+        fix=fix,
+        lookup=lookup,
+        suggestion=suggestion,
+        origin=_origin(load),
+        message=(
+            f'Unused eager loading: {fix}("{lookup}") {did} that nothing read. '
+            f"Remove it: {suggestion}"
+        ),
+    )
+
+
 def find_unused_eager(recorder) -> list[UnusedEagerFinding]:
     findings = []
     used = recorder.used_eager
@@ -474,19 +488,7 @@ def find_unused_eager(recorder) -> list[UnusedEagerFinding]:
             kept = read_prefix(path)
             remaining = [p for p in select if p != path] + ([kept] if kept else [])
             suggestion = _render_eager(base, remaining, prefetch, False)
-            findings.append(
-                UnusedEagerFinding(
-                    model=load.model,
-                    fix="select_related",
-                    lookup=path,
-                    suggestion=suggestion,
-                    origin=_origin(load),
-                    message=(
-                        f'Unused eager loading: select_related("{path}") joined a table '
-                        f"that nothing read. Remove it: {suggestion}"
-                    ),
-                )
-            )
+            findings.append(_unused(load, "select_related", path, suggestion, "joined a table"))
         for through, to_attr in load.prefetch:
             if to_attr:
                 continue  # a to_attr list is read as a plain attribute: not observable
@@ -502,16 +504,6 @@ def find_unused_eager(recorder) -> list[UnusedEagerFinding]:
             remaining = [p for p in prefetch if p != through] + ([kept] if kept else [])
             suggestion = _render_eager(base, select, remaining, False)
             findings.append(
-                UnusedEagerFinding(
-                    model=load.model,
-                    fix="prefetch_related",
-                    lookup=through,
-                    suggestion=suggestion,
-                    origin=_origin(load),
-                    message=(
-                        f'Unused eager loading: prefetch_related("{through}") ran a query '
-                        f"whose rows nothing read. Remove it: {suggestion}"
-                    ),
-                )
+                _unused(load, "prefetch_related", through, suggestion, "ran a query for rows")
             )
     return findings
