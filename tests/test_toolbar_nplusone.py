@@ -149,3 +149,23 @@ def test_combined_fix_is_offered_once_for_a_queryset_with_several_clusters():
     content = panel_content(client, response, "NPlusOnePanel")
     code = 'Book.objects.select_related("author").prefetch_related("tags")'
     assert content.count(f'data-ddtpp-copy="{html.escape(code)}"') == 1
+
+
+def test_our_hooks_are_hidden_from_the_toolbars_own_stacks(settings):
+    settings.DEBUG_TOOLBAR_CONFIG = {
+        **getattr(settings, "DEBUG_TOOLBAR_CONFIG", {}),
+        "HIDE_IN_STACKTRACES": ("myproject.vendor",),
+    }
+    response = Client().get("/books/")
+    queries = toolbar_stats(response, "SQLPanel")["queries"]
+    assert len(queries) == 5
+    files = [frame[0] for query in queries for frame in query["stacktrace"]]
+    assert any("tests/testapp/views.py" in f for f in files)
+    assert not [f for f in files if "ddt_perfpanels" in f]
+    # What the user hid stays hidden.
+    from debug_toolbar import settings as dt_settings
+
+    assert dt_settings.get_config()["HIDE_IN_STACKTRACES"] == (
+        "myproject.vendor",
+        "ddt_perfpanels",
+    )

@@ -23,6 +23,24 @@ def toolbar_report(toolbar):
     return getattr(toolbar, _REPORT_ATTR, None)
 
 
+# Our ORM hooks sit between Django's frames on the stack of every query, and our
+# panels' process_request below the view, as the toolbar's own panels do. The
+# toolbar hides its own frames and Django's database layer from the stacks its
+# SQL and cache panels show; ours are hidden the same way. Without this each
+# query's stack in the SQL panel listed up to seven of our frames, and the
+# toolbar read a source line for each of them.
+HIDDEN_MODULE = "ddt_perfpanels"
+
+
+def hide_hooks_in_toolbar_stacks() -> None:
+    from debug_toolbar import settings as dt_settings
+
+    config = dt_settings.get_config()
+    hidden = tuple(config.get("HIDE_IN_STACKTRACES") or ())
+    if HIDDEN_MODULE not in hidden:
+        config["HIDE_IN_STACKTRACES"] = (*hidden, HIDDEN_MODULE)
+
+
 class PerfPanel(Panel):
     """Base class: thin panels over the shared capture's report."""
 
@@ -35,6 +53,7 @@ class PerfPanel(Panel):
             return self.get_response(request)
         cap = capture()
         try:
+            hide_hooks_in_toolbar_stacks()
             report = cap.__enter__()
         except Exception as exc:  # pragma: no cover - defensive: never break the request
             logger.exception("ddt_perfpanels could not start recording")
