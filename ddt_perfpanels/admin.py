@@ -168,6 +168,8 @@ class BudgetViolationAdmin(admin.ModelAdmin):
                 {**finding, "title": finding_title(finding)}
                 for finding in [*obj.nplusone, *obj.findings]
             ]
+            # Recorded by a light capture: N+1 and counts were not measured.
+            extra_context["budget_light"] = "nplusone" not in obj.actuals
             extra_context["route_url"] = self._changelist_url({"route": obj.route})
             extra_context["dashboard_url"] = self._dashboard_url({"route": obj.route})
         return super().change_view(request, object_id, form_url, extra_context)
@@ -279,8 +281,8 @@ def _metric_rows(obj: BudgetViolation) -> list[dict[str, Any]]:
     names += sorted(set(obj.limits) - set(names))
     for name in names:
         limit = obj.limits.get(name)
-        actual = obj.actuals.get(name, 0)
-        over = limit is not None and actual > limit
+        actual = obj.actuals.get(name)  # None: not measured (a light capture)
+        over = limit is not None and actual is not None and actual > limit
         rows.append(
             {
                 "metric": name,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+from time import monotonic
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
@@ -49,7 +50,7 @@ class BudgetMiddleware:
             response = self.get_response(request)
         finally:
             self._stop(cap)
-        self._record(request, response, cap.report)
+        self._record(request, response, cap)
         return response
 
     async def __acall__(self, request: Any) -> Any:
@@ -61,7 +62,7 @@ class BudgetMiddleware:
         finally:
             self._stop(cap)
         try:
-            await sync_to_async(self._record)(request, response, cap.report)
+            await sync_to_async(self._record)(request, response, cap)
         except Exception:  # pragma: no cover - _record catches everything itself
             logger.exception("ddt_perfpanels could not check the budget of %s", request.path)
         return response
@@ -71,24 +72,27 @@ class BudgetMiddleware:
     def _start(self, request: Any) -> Any:
         """A started capture when this request is to be checked, else None."""
         try:
-            if not self._wants(request):
+            budget = self._wants(request)
+            if not budget:
                 return None
             from ddt_perfpanels.recording.context import capture
 
-            cap = capture()
+            cap = capture(light=_light_enough(budget))
             cap.__enter__()
+            cap.budget = budget
             return cap
         except Exception:
             logger.exception("ddt_perfpanels could not start measuring %s", request.path)
             return None
 
-    def _wants(self, request: Any) -> bool:
-        """Sampled, not the toolbar's own, and some budget applies to it."""
+    def _wants(self, request: Any) -> Any:
+        """The budget of this request when it is sampled, not the toolbar's own,
+        and some budget applies to it; else None."""
         rate = get_config()["BUDGET_SAMPLE_RATE"]
         if rate <= 0 or (rate < 1 and random.random() >= rate):
-            return False
+            return None
         if not _any_budget():
-            return False
+            return None
         from django.urls import Resolver404, resolve
 
         from ddt_perfpanels.budgets.config import budget_for
@@ -98,8 +102,8 @@ class BudgetMiddleware:
         except Resolver404:
             match = None
         if match is not None and _is_toolbar_view(match):
-            return False
-        return bool(budget_for(match, request.path_info))
+            return None
+        return budget_for(match, request.path_info) or None
 
     def _stop(self, cap: Any) -> None:
         try:
@@ -109,16 +113,16 @@ class BudgetMiddleware:
 
     # -- recording -----------------------------------------------------------------
 
-    def _record(self, request: Any, response: Any, report: Any) -> None:
+    def _record(self, request: Any, response: Any, cap: Any) -> None:
         try:
-            from ddt_perfpanels.budgets.config import budget_for_request
             from ddt_perfpanels.budgets.evaluate import evaluate
 
-            budget = budget_for_request(request)
-            if not budget:
-                return
+            # The budget found when the request came in (its URL resolved then).
+            budget, report = cap.budget, cap.report
             result = evaluate(report, budget)
             if result.over:
+                if report.light:
+                    _watch(budget.route)
                 record_violation(request, response, result, report)
         except Exception:
             logger.exception(
@@ -126,6 +130,38 @@ class BudgetMiddleware:
                 request.method,
                 request.path,
             )
+
+
+# route -> monotonic() until which its requests are recorded in full: a route
+# that went over budget in a light capture gets its next violations with their
+# N+1 and counts findings. Bounded: old entries go when it grows.
+_watched: dict[str, float] = {}
+_MAX_WATCHED = 1000
+
+
+def _light_enough(budget: Any) -> bool:
+    """Whether a light capture measures everything this budget limits."""
+    from ddt_perfpanels.budgets.evaluate import LIGHT_UNMEASURED
+
+    config = get_config()
+    if config["BUDGET_CAPTURE"] == "full":
+        return False
+    if any(budget.limits.get(name) is not None for name in LIGHT_UNMEASURED):
+        return False
+    until = _watched.get(budget.route)
+    if until is not None:
+        if monotonic() < until:
+            return False
+        _watched.pop(budget.route, None)
+    return True
+
+
+def _watch(route: str) -> None:
+    now = monotonic()
+    if len(_watched) >= _MAX_WATCHED:
+        for key in [k for k, until in _watched.items() if until <= now] or list(_watched)[:100]:
+            _watched.pop(key, None)
+    _watched[route] = now + get_config()["BUDGET_FULL_CAPTURE_SECONDS"]
 
 
 def _any_budget() -> bool:

@@ -155,17 +155,30 @@ class Report:
 
         return self._safe("duplicates", compute, (0, 0))
 
+    @property
+    def light(self) -> bool:
+        """Recorded by ``capture(light=True)``: no N+1 or counts findings."""
+        return self._recorder.light
+
     def metrics(self) -> dict[str, float]:
-        """The numbers a budget can limit."""
+        """The numbers a budget can limit (a light report has no ``nplusone``
+        or ``count_findings``: they were not measured)."""
         duplicates, similar = self.duplicates
         values: dict[str, float] = {
             "queries": self.query_count,
             "duplicate_queries": duplicates,
             "similar_queries": similar,
             "db_time_ms": round(self.db_time_ms, 3),
-            "nplusone": len(self.nplusone),
-            "count_findings": len(self.counts),
         }
+        if not self.light:
+            values["nplusone"] = len(self.nplusone)
+            values["count_findings"] = len(self.counts)
+        if self._recorder.extras.get("cache") is None:
+            # No cache call at all: no report to build for it.
+            from ddt_perfpanels.analysis.cache import CACHE_METRICS
+
+            values.update(dict.fromkeys(CACHE_METRICS, 0))
+            return values
         cache = self.cache
         if cache is not None and hasattr(cache, "metrics"):
             values.update(cache.metrics())

@@ -246,3 +246,44 @@ def test_bad_hooks_linger_setting_is_a_startup_error(settings, value):
     [error] = check_settings()
     assert error.id == "ddt_perfpanels.E002"
     assert "HOOKS_LINGER_SECONDS" in error.msg
+
+
+def test_light_capture_counts_queries_without_provenance(library, hooks_removed_at_once):
+    fetch_all = QuerySet.__dict__["_fetch_all"]
+    with capture(light=True) as report:
+        # The ORM hooks are not even installed for a light capture.
+        assert QuerySet.__dict__["_fetch_all"] is fetch_all
+        titles = [f"{b.title} by {b.author.name}" for b in Book.objects.order_by("pk")]
+        Book.objects.filter(pk=1).count()
+    assert len(titles) == 4
+    assert report.light
+    assert report.query_count == 6
+    assert [q.params[0] for q in report.queries[1:5]] == [1, 1, 2, 2]
+    assert all(q.frames == [] and q.cause is None for q in report.queries)
+    assert report.nplusone == [] and report.counts == []
+    metrics = report.metrics()
+    assert "nplusone" not in metrics and "count_findings" not in metrics
+    assert metrics["queries"] == 6
+    assert metrics["duplicate_queries"] == 2  # the same author loaded twice, twice
+    assert metrics["similar_queries"] == 1  # author 2 after author 1
+    assert metrics["cache_calls"] == 0
+
+
+def test_light_capture_inside_a_full_one_is_full(library):
+    with capture() as outer:
+        with capture(light=True) as inner:
+            for book in Book.objects.all():
+                book.author.name  # noqa: B018
+    assert not inner.light
+    assert [f.path for f in inner.nplusone] == ["author"]
+    assert [f.path for f in outer.nplusone] == ["author"]
+
+
+def test_full_capture_inside_a_light_one_keeps_its_provenance(library):
+    with capture(light=True) as outer:
+        with capture() as inner:
+            for book in Book.objects.all():
+                book.author.name  # noqa: B018
+        Book.objects.count()
+    assert [f.path for f in inner.nplusone] == ["author"]
+    assert outer.light and outer.query_count == inner.query_count + 1

@@ -19,7 +19,7 @@ from ddt_perfpanels.analysis.code import (
     quoted,
     render_call,
 )
-from ddt_perfpanels.analysis.sql import Fingerprints, preview
+from ddt_perfpanels.analysis.sql import FINGERPRINTS, preview
 from ddt_perfpanels.recording.context import SINGLE_KINDS, Load, QueryRecord
 
 
@@ -351,7 +351,7 @@ def _model_class(label: str):
 
 
 def _get_in_loop_findings(loads: list[Load], min_queries: int, sql_chars: int):
-    fingerprints = Fingerprints()
+    fingerprints = FINGERPRINTS
     groups: dict[tuple, list[Load]] = {}
     for load in loads:
         if load.via != "root" or load.op != "get" or load.first_query is None:

@@ -48,17 +48,26 @@ def repeated(keys: Iterable[Any]) -> int:
 
 class Fingerprints(dict):
     """fingerprint_sql, memoized per statement text: ORM queries repeat the same
-    SQL with other parameters, so a request has few distinct texts."""
+    SQL with other parameters, so a request has few distinct texts, and the
+    requests of a site have few between them. Bounded: emptied when full."""
+
+    max_size = 5_000
 
     def __missing__(self, sql: str) -> str:
+        if len(self) >= self.max_size:
+            self.clear()
         value = self[sql] = fingerprint_sql(sql)
         return value
+
+
+# Shared by every report: fingerprint_sql is a pure function of the text.
+FINGERPRINTS = Fingerprints()
 
 
 def duplicate_and_similar(queries: list) -> tuple[int, int]:
     """(duplicates: same SQL and params again, similar: same statement again with
     other params)."""
-    fingerprints = Fingerprints()
+    fingerprints = FINGERPRINTS
     duplicates = repeated((q.alias, q.sql, params_key(q.params)) for q in queries)
     similar = repeated((q.alias, fingerprints[q.sql]) for q in queries)
     return duplicates, max(similar - duplicates, 0)

@@ -6,7 +6,9 @@
 - E013 a limit that is not a number >= 0 (or None)
 - E014 a route that is no URL name of the URLconf, or an invalid route
 - E015 ``BUDGET_SAMPLE_RATE`` not between 0 and 1
-- E016 ``BUDGET_RETENTION_DAYS``/``BUDGET_MAX_FINDINGS``/``BUDGET_PRUNE_EVERY`` invalid
+- E016 ``BUDGET_RETENTION_DAYS``/``BUDGET_MAX_FINDINGS``/``BUDGET_PRUNE_EVERY``/
+  ``BUDGET_FULL_CAPTURE_SECONDS`` invalid
+- E017 ``BUDGET_CAPTURE`` neither "auto" nor "full"
 """
 
 from __future__ import annotations
@@ -54,7 +56,17 @@ def check_budget_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]
                 id="ddt_perfpanels.E016",
             )
         )
-    for key in ("BUDGET_MAX_FINDINGS", "BUDGET_PRUNE_EVERY"):
+    mode = user.get("BUDGET_CAPTURE", "auto")
+    if mode not in ("auto", "full"):
+        errors.append(
+            Error(
+                f"DDT_PERFPANELS['BUDGET_CAPTURE'] must be 'auto' or 'full', got {mode!r}.",
+                hint="'auto' records most requests light (numbers only); 'full' records "
+                "N+1 and counts provenance on every checked request.",
+                id="ddt_perfpanels.E017",
+            )
+        )
+    for key in ("BUDGET_MAX_FINDINGS", "BUDGET_PRUNE_EVERY", "BUDGET_FULL_CAPTURE_SECONDS"):
         value = user.get(key, 0)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             errors.append(

@@ -31,12 +31,19 @@ _FINDING_KEYS = (
     "sql",
 )
 _MAX_TEXT = 2000
+# The metrics that need the ORM provenance hooks: a light capture has no value
+# for them (see BudgetMiddleware).
+LIGHT_UNMEASURED = ("nplusone", "count_findings")
 
 
 def measure(report: Any, response_time_ms: float | None = None) -> dict[str, float]:
     """Every budget metric for a report; cache metrics are 0 when not recorded."""
     values: dict[str, float] = dict.fromkeys(METRICS, 0)
     values.update({k: v for k, v in report.metrics().items() if k in METRICS})
+    if getattr(report, "light", False):
+        # Not measured by a light capture: absent, never a misleading 0.
+        for name in LIGHT_UNMEASURED:
+            values.pop(name, None)
     if response_time_ms is None:
         response_time_ms = report.duration_ms
     values["response_time_ms"] = round(response_time_ms, 3)
@@ -59,7 +66,7 @@ class BudgetResult:
         rows = []
         for name, metric in METRICS.items():
             limit = self.budget.limits.get(name)
-            actual = self.metrics.get(name, 0)
+            actual = self.metrics.get(name)
             rows.append(
                 {
                     "metric": name,
@@ -70,8 +77,12 @@ class BudgetResult:
                     "actual_display": format_value(name, actual),
                     "limit_display": format_value(name, limit),
                     "over": name in over,
-                    "percent": round(actual * 100 / limit) if limit else None,
-                    "ratio": ratio(actual, limit) if limit is not None else None,
+                    "percent": round(actual * 100 / limit)
+                    if limit and actual is not None
+                    else None,
+                    "ratio": ratio(actual, limit)
+                    if limit is not None and actual is not None
+                    else None,
                     "source": self.budget.source_of(name) if limit is not None else "",
                 }
             )

@@ -296,6 +296,10 @@ def cache_record(recorder) -> CacheRecord:
     record = recorder.extras.get("cache")
     if record is None:
         record = recorder.extras.setdefault("cache", CacheRecord())
+        if recorder.light:
+            # Server-wide counters are for the panel; a budget never reads them,
+            # and reading them costs two connections per request.
+            record.server_stats = False
     return record
 
 

@@ -23,8 +23,12 @@ if TYPE_CHECKING:
 logger = logging.getLogger("ddt_perfpanels")
 
 _active: ContextVar[Recorder | None] = ContextVar("ddt_perfpanels_recorder", default=None)
-# What the ORM is doing right now in this task: a Load, an Op, a RelationCause or
-# a PrefetchCause. The database hook attaches it to each query it records.
+# The recorder the ORM provenance hooks record into: the same one, except in a
+# light capture (queries and cache calls counted, no provenance), where it is None.
+_orm_active: ContextVar[Recorder | None] = ContextVar("ddt_perfpanels_orm", default=None)
+# What the ORM is doing right now in this task: a Load, an Op, a Relation (while
+# a descriptor loads it) or a PrefetchCause. The database hook attaches it to
+# each query it records.
 _cause: ContextVar[Any] = ContextVar("ddt_perfpanels_cause", default=None)
 
 _ids = count(1)
@@ -69,15 +73,6 @@ class Relation:
             (*self.filters, (method, args, kwargs)),
             self.owner_name,
         )
-
-
-class RelationCause:
-    """Set while a descriptor lazily loads a relation or a deferred field."""
-
-    __slots__ = ("relation",)
-
-    def __init__(self, relation: Relation):
-        self.relation = relation
 
 
 class PrefetchCause:
@@ -248,10 +243,16 @@ class QueryRecord:
 
 
 class Recorder:
-    """Everything recorded by one ``capture()``."""
+    """Everything recorded by one ``capture()``.
 
-    def __init__(self) -> None:
+    A light recorder (``capture(light=True)``) records queries and cache calls
+    with only their site (the innermost application frame), and no ORM
+    provenance: the numbers of a budget, without N+1 or counts findings.
+    """
+
+    def __init__(self, light: bool = False) -> None:
         config = get_config()
+        self.light = light
         self.stack_depth: int = config["STACK_DEPTH"]
         self.max_queries: int = config["MAX_QUERIES"]
         self.queries: list[QueryRecord] = []
@@ -361,14 +362,17 @@ class paused:
 
     def __enter__(self) -> None:
         self._token = _active.set(None)
+        self._orm_token = _orm_active.set(None)
 
     def __exit__(self, *exc_info: Any) -> None:
+        _orm_active.reset(self._orm_token)
         _active.reset(self._token)
 
 
 _install_lock = threading.Lock()
 _install_count = 0
-_installed = False
+_installed = False  # the cache hooks (and the ORM hooks when _orm_installed)
+_orm_installed = False
 _idle_since = 0.0
 
 
@@ -376,16 +380,18 @@ def _linger() -> float:
     return get_config()["HOOKS_LINGER_SECONDS"]
 
 
-def _acquire_hooks() -> None:
-    global _install_count, _installed
+def _acquire_hooks(orm_hooks: bool = True) -> None:
+    global _install_count, _installed, _orm_installed
     from ddt_perfpanels.recording import cache, db, orm
 
     db.install()
     with _install_lock:
         if not _installed:
-            orm.install()
             cache.install()
             _installed = True
+        if orm_hooks and not _orm_installed:
+            orm.install()
+            _orm_installed = True
         _install_count += 1
 
 
@@ -401,12 +407,13 @@ def _release_hooks() -> None:
 
 def _remove_hooks() -> None:
     """Put Django's own methods back. Called with the lock held."""
-    global _installed
+    global _installed, _orm_installed
     from ddt_perfpanels.recording import cache, orm
 
-    orm.uninstall()
+    if _orm_installed:
+        orm.uninstall()
     cache.uninstall()
-    _installed = False
+    _installed = _orm_installed = False
 
 
 def remove_idle_hooks(**kwargs: Any) -> None:
@@ -426,7 +433,7 @@ def remove_idle_hooks(**kwargs: Any) -> None:
 
 
 def hooks_installed() -> bool:
-    return _installed
+    return _installed or _orm_installed
 
 
 class capture:
@@ -435,21 +442,28 @@ class capture:
     ``with capture() as report:`` — the report fills in as the block runs and
     its findings are computed on first access after the block.  Only the current
     thread or async task is recorded.
+
+    ``capture(light=True)`` records only what the numbers need: queries and
+    cache calls, each with its site, no ORM provenance (so no N+1 or counts
+    findings) and a fraction of the cost. Inside a full capture (the toolbar's)
+    a light one is full: the outer one pays for the provenance anyway.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, light: bool = False) -> None:
         self.report: Report | None = None
         self._token = None
         self._recorder: Recorder | None = None
+        self._light = light
 
     def __enter__(self) -> Report:
         from ddt_perfpanels.report import Report
 
-        recorder = Recorder()
+        light = self._light and _orm_active.get() is None
+        recorder = Recorder(light=light)
         self._recorder = recorder
         self.report = Report(recorder)
         try:
-            _acquire_hooks()
+            _acquire_hooks(orm_hooks=not light)
         except Exception as exc:  # pragma: no cover - defensive
             recorder.internal_error("installing hooks", exc)
             self._hooked = False
@@ -457,17 +471,20 @@ class capture:
             self._hooked = True
         self._cause_token = _cause.set(None)
         self._token = _active.set(recorder)
+        self._orm_token = _orm_active.set(None if light else recorder)
         return self.report
 
     def __exit__(self, *exc_info: Any) -> None:
         recorder = self._recorder
         assert recorder is not None
         try:
+            _orm_active.reset(self._orm_token)
             _active.reset(self._token)
             _cause.reset(self._cause_token)
         except ValueError:
             # Exited in another context than it was entered (a misuse across
             # tasks): fall back to clearing the variables.
+            _orm_active.set(None)
             _active.set(None)
             _cause.set(None)
         if self._hooked:

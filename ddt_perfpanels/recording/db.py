@@ -18,6 +18,9 @@ from ddt_perfpanels.recording.context import QueryRecord
 from ddt_perfpanels.recording.stack import capture_stack
 
 _installed = False
+# The table of django-debug-toolbar's DatabaseStore (its HistoryEntry model).
+_TOOLBAR_TABLE = "debug_toolbar_historyentry"
+
 def record_query(execute, sql, params, many, context_: dict[str, Any]):
     recorder = context._active.get()
     if recorder is None:
@@ -45,11 +48,20 @@ def _record(recorder, sql, params, many, context_, duration, error) -> None:
         recorder.dropped_time_ms += duration
         return
     connection = context_["connection"]
-    # Skip this function and record_query.
-    toolbar_storage = [False]
-    frames, template = capture_stack(recorder.stack_depth, skip=2, toolbar_storage=toolbar_storage)
-    if toolbar_storage[0]:
-        return
+    if recorder.light:
+        # The numbers only: no stack. The toolbar's own storage is told by its
+        # table instead of by its frames.
+        if _TOOLBAR_TABLE in sql:
+            return
+        frames, template = [], None
+    else:
+        # Skip this function and record_query.
+        toolbar_storage = [False]
+        frames, template = capture_stack(
+            recorder.stack_depth, skip=2, toolbar_storage=toolbar_storage
+        )
+        if toolbar_storage[0]:
+            return
     if many:
         # executemany params may be a generator that execute() consumed.
         params = None

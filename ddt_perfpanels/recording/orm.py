@@ -4,8 +4,8 @@ access, deferred field, count, exists or get caused each query.
 Every hook is a small wrapper around one Django method.  They are installed
 while at least one capture is active anywhere in the process and removed when
 the last one ends, so code outside a capture runs Django's own methods.  Each
-wrapper starts with ``_active.get()`` and passes straight through when this
-thread or task is not capturing.
+wrapper starts with ``_orm_active.get()`` and passes straight through when this
+thread or task is not capturing (or captures light: ``capture(light=True)``).
 """
 
 from __future__ import annotations
@@ -23,9 +23,8 @@ from ddt_perfpanels.recording.context import (
     Op,
     PrefetchCause,
     Relation,
-    RelationCause,
-    _active,
     _cause,
+    _orm_active,
 )
 
 # The key under which a related manager's queryset carries its Relation. Query
@@ -43,8 +42,8 @@ def _begin_load(recorder, qs) -> Load:
     cause = _cause.get()
     hint = qs._hints.get(HINT) if qs._hints else None
     model = qs.model
-    if isinstance(cause, RelationCause):
-        relation = cause.relation
+    if isinstance(cause, Relation):
+        relation = cause
         via = "deferred" if relation.kind == "deferred" else "lazy"
         if relation.kind == "gfk" and model._meta.label == "contenttypes.ContentType":
             via = "support"
@@ -79,7 +78,7 @@ def _begin_load(recorder, qs) -> Load:
 
 
 def _fetch_all(self):
-    recorder = _active.get()
+    recorder = _orm_active.get()
     if recorder is None or self._result_cache is not None:
         return _originals[QuerySet, "_fetch_all"](self)
     try:
@@ -100,7 +99,7 @@ def _iterator(self, use_chunked_fetch, chunk_size):
     """``QuerySet.iterator()``: the cause is set only while Django fetches rows,
     never while the caller's loop body runs."""
     original = _originals[QuerySet, "_iterator"]
-    recorder = _active.get()
+    recorder = _orm_active.get()
     if recorder is None:
         yield from original(self, use_chunked_fetch, chunk_size)
         return
@@ -119,19 +118,28 @@ def _iterator(self, use_chunked_fetch, chunk_size):
 
 
 def _model_iterable_iter(self):
-    original = _originals[ModelIterable, "__iter__"]
-    recorder = _active.get()
+    """Tag each instance with the load that produced it.
+
+    Not a generator: a ``map`` over Django's own generator adds no frame to the
+    stack while the query runs (the toolbar walks every frame of every query's
+    stack) and costs one plain call per row."""
+    iterator = _originals[ModelIterable, "__iter__"](self)
+    recorder = _orm_active.get()
+    if recorder is None:
+        return iterator
     load = _cause.get()
-    if recorder is None or not isinstance(load, Load) or load.qs_id != id(self.queryset):
-        yield from original(self)
-        return
+    if not isinstance(load, Load) or load.qs_id != id(self.queryset):
+        return iterator
     tag = recorder.tag
-    for obj in original(self):
+
+    def tagged(obj):
         try:
             tag(obj, load)
         except Exception as exc:
             recorder.internal_error("tagging an instance", exc)
-        yield obj
+        return obj
+
+    return map(tagged, iterator)
 
 
 # -- queryset operations that run their own query -----------------------------------
@@ -142,20 +150,20 @@ def _relation_in_effect(qs) -> Relation | None:
     if hint is not None:
         return hint
     cause = _cause.get()
-    if isinstance(cause, RelationCause):
-        return cause.relation
+    if isinstance(cause, Relation):
+        return cause
     return None
 
 
 def _make_op(name: str):
     def wrapper(self, *args, **kwargs):
         original = _originals[QuerySet, name]
-        recorder = _active.get()
+        recorder = _orm_active.get()
         if recorder is None:
             return original(self, *args, **kwargs)
         cause = _cause.get()
         if isinstance(cause, PrefetchCause) or (
-            name == "get" and isinstance(cause, RelationCause)
+            name == "get" and isinstance(cause, Relation)
         ):
             # Django's own work: a descriptor's .get() of the related row, a prefetch.
             return original(self, *args, **kwargs)
@@ -188,7 +196,7 @@ def _lazy(recorder, instance, accessor: str, kind: str, call, *args):
     relation = Relation(
         _owner(recorder, instance), id(instance), accessor, kind, owner_name=type(instance).__name__
     )
-    token = _cause.set(RelationCause(relation))
+    token = _cause.set(relation)
     try:
         return call(*args)
     finally:
@@ -197,21 +205,34 @@ def _lazy(recorder, instance, accessor: str, kind: str, call, *args):
 
 def _forward_get(self, instance, cls=None):
     original = _originals[rd.ForwardManyToOneDescriptor, "__get__"]
-    recorder = _active.get()
+    recorder = _orm_active.get()
     if recorder is None or instance is None:
         return original(self, instance, cls)
-    if self.field.is_cached(instance):
+    field = self.field
+    if field.is_cached(instance):
         value = original(self, instance, cls)
         if value is not None:
             recorder.note_read(value)
         return value
-    kind = "o2o" if self.field.one_to_one else "fk"
-    return _lazy(recorder, instance, self.field.name, kind, original, self, instance, cls)
+    # The hottest hook (every lazy foreign key): _lazy() inlined.
+    entry = recorder.tags.get(id(instance))
+    relation = Relation(
+        entry[1] if entry is not None else None,
+        id(instance),
+        field.name,
+        "o2o" if field.one_to_one else "fk",
+        owner_name=type(instance).__name__,
+    )
+    token = _cause.set(relation)
+    try:
+        return original(self, instance, cls)
+    finally:
+        _cause.reset(token)
 
 
 def _reverse_one_get(self, instance, cls=None):
     original = _originals[rd.ReverseOneToOneDescriptor, "__get__"]
-    recorder = _active.get()
+    recorder = _orm_active.get()
     if recorder is None or instance is None:
         return original(self, instance, cls)
     if self.related.is_cached(instance):
@@ -227,7 +248,7 @@ def _deferred_get(self, instance, cls=None):
     original = _originals[DeferredAttribute, "__get__"]
     if instance is None or self.field.attname in instance.__dict__:
         return original(self, instance, cls)
-    recorder = _active.get()
+    recorder = _orm_active.get()
     if recorder is None:
         return original(self, instance, cls)
     return _lazy(recorder, instance, self.field.attname, "deferred", original, self, instance, cls)
@@ -248,7 +269,7 @@ def _manager_accessor(descriptor) -> tuple[str, str]:
 def _manager_get(self, instance, cls=None):
     original = _originals[rd.ReverseManyToOneDescriptor, "__get__"]
     manager = original(self, instance, cls)
-    recorder = _active.get()
+    recorder = _orm_active.get()
     if recorder is None or instance is None:
         return manager
     try:
@@ -269,7 +290,7 @@ def _bind_manager(manager, relation: Relation) -> None:
 
     def get_queryset():
         qs = manager_cls.get_queryset(manager)
-        recorder = _active.get()
+        recorder = _orm_active.get()
         if recorder is None:
             return qs
         prefetched = qs._result_cache is not None
@@ -292,7 +313,7 @@ def _bind_manager(manager, relation: Relation) -> None:
         def call(*args, **kwargs):
             qs = getattr(manager_cls, method)(manager, *args, **kwargs)
             current = qs._hints.get(HINT)
-            if current is not None and _active.get() is not None:
+            if current is not None and _orm_active.get() is not None:
                 qs._hints = {**qs._hints, HINT: current.with_filter(method, args, kwargs)}
             return qs
 
@@ -300,7 +321,7 @@ def _bind_manager(manager, relation: Relation) -> None:
 
     def with_relation(method):
         def call(*args, **kwargs):
-            token = _cause.set(RelationCause(relation))
+            token = _cause.set(relation)
             try:
                 return getattr(manager_cls, method)(manager, *args, **kwargs)
             finally:
@@ -326,7 +347,7 @@ def _gfk_owner():
 
 def _gfk_get(self, instance, cls=None):
     original = _originals[_gfk_owner(), "__get__"]
-    recorder = _active.get()
+    recorder = _orm_active.get()
     if recorder is None or instance is None:
         return original(self, instance, cls)
     field = getattr(self, "field", self)
@@ -349,7 +370,7 @@ def _prefetcher_kind(prefetcher) -> str:
 
 def _prefetch_one_level(instances, prefetcher, lookup, level):
     original = _originals[query_module, "prefetch_one_level"]
-    recorder = _active.get()
+    recorder = _orm_active.get()
     if recorder is None or not instances:
         return original(instances, prefetcher, lookup, level)
     try:
@@ -430,10 +451,10 @@ def _fetched_by(recorder, qs, before: int, len_calls: int) -> None:
 def _make_fetching(name: str, len_calls: int):
     def wrapper(self):
         original = _originals[QuerySet, name]
-        recorder = _active.get()
+        recorder = _orm_active.get()
         # Inside an Op or a descriptor's load, Django itself takes the len():
         # QuerySet.get() does.
-        if recorder is None or isinstance(_cause.get(), (Op, RelationCause, PrefetchCause)):
+        if recorder is None or isinstance(_cause.get(), (Op, Relation, PrefetchCause)):
             return original(self)
         if self._result_cache is not None:
             if len_calls:
@@ -458,7 +479,7 @@ def _make_using(name: str):
     """__iter__, __getitem__, __aiter__: the rows are used."""
 
     def wrapper(self, *args):
-        recorder = _active.get()
+        recorder = _orm_active.get()
         if recorder is not None:
             uses = recorder.extras.get("fetch_uses")
             if uses is not None and uses.pending:
