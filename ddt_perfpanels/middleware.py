@@ -159,7 +159,8 @@ def _light_enough(budget: Any) -> bool:
 def _watch(route: str) -> None:
     now = monotonic()
     if len(_watched) >= _MAX_WATCHED:
-        for key in [k for k, until in _watched.items() if until <= now] or list(_watched)[:100]:
+        entries = list(_watched.items())  # one step: other threads may be writing
+        for key in [k for k, until in entries if until <= now] or [k for k, _ in entries[:100]]:
             _watched.pop(key, None)
     _watched[route] = now + get_config()["BUDGET_FULL_CAPTURE_SECONDS"]
 

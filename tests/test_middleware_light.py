@@ -100,3 +100,17 @@ def test_bad_budget_capture_is_a_startup_error(settings, value):
     errors = [e for e in run_checks() if e.id == "ddt_perfpanels.E017"]
     assert len(errors) == 1
     assert "'auto' or 'full'" in errors[0].msg
+
+
+def test_the_watched_routes_stay_bounded(monkeypatch):
+    from time import monotonic
+
+    watched = {f"route-{i}": monotonic() + 600 for i in range(middleware._MAX_WATCHED - 1)}
+    watched["expired"] = monotonic() - 1
+    monkeypatch.setattr(middleware, "_watched", watched)
+    middleware._watch("new")
+    assert "expired" not in watched and "new" in watched
+    assert len(watched) == middleware._MAX_WATCHED
+    middleware._watch("newer")  # nothing expired: the oldest 100 go
+    assert len(watched) == middleware._MAX_WATCHED - 99
+    assert "route-0" not in watched and "newer" in watched
