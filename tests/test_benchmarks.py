@@ -25,7 +25,8 @@ def test_benchmarks_quick_mode_runs(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     data = json.loads(out.read_text())
     configs = {row["config"] for row in data["overhead"]}
-    assert {"bare", "toolbar", "toolbar+perfpanels"} <= configs
+    assert {"bare", "toolbar", "toolbar+perfpanels", "budget_middleware"} <= configs
+    assert "budget_middleware_full" in configs
     assert all(row["report_ms"] > 0 for row in data["analysis"])
     assert [row["config"] for row in data["memory"]] == ["toolbar", "toolbar+perfpanels"]
     assert "Per-request time" in result.stdout
