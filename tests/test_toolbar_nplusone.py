@@ -169,3 +169,15 @@ def test_our_hooks_are_hidden_from_the_toolbars_own_stacks(settings):
         "myproject.vendor",
         "ddt_perfpanels",
     )
+
+
+def test_nav_subtitle_says_one_wasted_query_in_the_singular():
+    from tests.testapp.models import Author, Book
+
+    for author in Author.objects.all():
+        Book.objects.filter(author=author).exclude(
+            pk=Book.objects.filter(author=author).order_by("pk").values("pk")[:1]
+        ).delete()
+    assert Book.objects.count() == 2
+    response = Client().get("/books/")
+    assert "1 cluster, 1 wasted query<" in response.content.decode().replace("\n", "")

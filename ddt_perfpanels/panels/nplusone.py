@@ -23,11 +23,11 @@ class NPlusOnePanel(PerfPanel):
         if not clusters:
             return str(_("none"))
         wasted = sum(max(c["count"] - 1, 0) for c in clusters)
-        return ngettext(
-            "%(n)d cluster, %(w)d wasted queries",
-            "%(n)d clusters, %(w)d wasted queries",
-            len(clusters),
-        ) % {"n": len(clusters), "w": wasted}
+        found = ngettext("%(n)d cluster", "%(n)d clusters", len(clusters)) % {
+            "n": len(clusters)
+        }
+        lost = ngettext("%(w)d wasted query", "%(w)d wasted queries", wasted) % {"w": wasted}
+        return f"{found}, {lost}"
 
     @property
     def scripts(self) -> list[str]:
