@@ -655,6 +655,14 @@ def _tracked_iter(iterator, pending: _Pending, start: float):
             close()
 
 
+def _inner_result(parent, is_get: bool, args: tuple, kwargs: dict, result: Any) -> Any:
+    """A call the backend made to itself, inside a recorded one (get_or_set ->
+    get): part of the parent, which learns from an inner get() whether it hit."""
+    if is_get and parent.inner_hit is None:
+        parent.inner_hit = result is not _argument(args, kwargs, 1, "default")
+    return result
+
+
 def _sync_wrapper(name: str, alias: str, spec: _Spec, inner, sentinel_ok: bool):
     is_get = name == "get"
 
@@ -665,11 +673,7 @@ def _sync_wrapper(name: str, alias: str, spec: _Spec, inner, sentinel_ok: bool):
         parent = _current.get()
         if parent is not None:
             # The backend calling itself (get_or_set -> get): part of the parent.
-            result = inner(*args, **kwargs)
-            if is_get and parent.inner_hit is None:
-                default = _argument(args, kwargs, 1, "default")
-                parent.inner_hit = result is not default
-            return result
+            return _inner_result(parent, is_get, args, kwargs, inner(*args, **kwargs))
         try:
             pending = _Pending(recorder, self, alias, name, spec, args, kwargs, sentinel_ok)
         except Exception as exc:
@@ -704,11 +708,7 @@ def _async_wrapper(name: str, alias: str, spec: _Spec, inner, sentinel_ok: bool)
             return await inner(*args, **kwargs)
         parent = _current.get()
         if parent is not None:
-            result = await inner(*args, **kwargs)
-            if is_get and parent.inner_hit is None:
-                default = _argument(args, kwargs, 1, "default")
-                parent.inner_hit = result is not default
-            return result
+            return _inner_result(parent, is_get, args, kwargs, await inner(*args, **kwargs))
         try:
             pending = _Pending(recorder, self, alias, name, spec, args, kwargs, sentinel_ok)
         except Exception as exc:
