@@ -227,6 +227,9 @@ def test_dashboard_charts_the_violations_and_drills_down(admin_page, demo_server
     assert {"projects:list", "badges:progress", "courses:dashboard"} <= set(names)
     row = routes.filter(has_text="courses:dashboard")
     assert "better" in row.locator("td.trend").inner_text()
+    # At 1280 px the table fits the page, long route names wrapped.
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= 1280, f"the dashboard is {width} px wide"
 
     # Drill down: the route's violations, then one of them and its fixes.
     routes.filter(has_text="projects:list").locator("a", has_text="projects:list").click()
