@@ -114,3 +114,27 @@ def test_the_watched_routes_stay_bounded(monkeypatch):
     middleware._watch("newer")  # nothing expired: the oldest 100 go
     assert len(watched) == middleware._MAX_WATCHED - 99
     assert "route-0" not in watched and "newer" in watched
+
+
+@pytest.fixture
+async def close_thread_connections():
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
+    yield
+    await sync_to_async(connections.close_all)()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_light_under_asgi_then_full(close_thread_connections):
+    from asgiref.sync import sync_to_async
+    from django.test import AsyncClient
+
+    response = await AsyncClient().get("/books/async/")
+    assert response.status_code == 200
+    await AsyncClient().get("/books/async/")
+    light, full = await sync_to_async(_violations)()
+    assert light.route == full.route == "book-list-async"
+    assert light.actuals["queries"] == full.actuals["queries"] == 5
+    assert "nplusone" not in light.actuals
+    assert full.actuals["nplusone"] == 1
