@@ -101,6 +101,13 @@ def redis_binary():
         pytest.skip("redis-server not installed: scripts/demo would use LocMemCache")
 
 
+def _interruptible():
+    """Ctrl-C as in a terminal. A run started in the background by a
+    non-interactive shell (a CI job, ``./scripts/test &``) inherits SIGINT
+    ignored, and bash cannot trap a signal ignored when it starts."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _run_demo(tmp_path, seeded_db, **env):
     shutil.copy(seeded_db, tmp_path / "demo.sqlite3")
     port = demo.free_port()
@@ -118,6 +125,7 @@ def _run_demo(tmp_path, seeded_db, **env):
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
+        preexec_fn=_interruptible,
     )
     lines = []
     deadline = time.monotonic() + 120
