@@ -76,3 +76,14 @@ def _remove_lingering_hooks():
     with context._install_lock:
         if context._installed and context._install_count == 0:
             context._remove_hooks()
+
+
+@pytest.fixture
+async def close_thread_connections():
+    """Async views ran their ORM calls in asgiref's worker thread: close that
+    thread's connection so the test database can be dropped."""
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
+    yield
+    await sync_to_async(connections.close_all)()

@@ -152,14 +152,6 @@ def test_as_a_decorator():
         bad()
 
 
-@pytest.fixture
-async def close_thread_connections():
-    from django.db import connections
-
-    yield
-    await sync_to_async(connections.close_all)()
-
-
 @pytest.mark.django_db(transaction=True)
 async def test_async_with_and_async_decorator(close_thread_connections):
     async with assert_budget(queries=1) as report:

@@ -107,15 +107,6 @@ def test_user_controlled_text_is_escaped(settings):
     assert "route '/nowhere/*'" in html.unescape(content)
 
 
-@pytest.fixture
-async def close_thread_connections():
-    from asgiref.sync import sync_to_async
-    from django.db import connections
-
-    yield
-    await sync_to_async(connections.close_all)()
-
-
 @pytest.mark.django_db(transaction=True)
 async def test_async_view_under_asgi(close_thread_connections):
     client = AsyncClient()

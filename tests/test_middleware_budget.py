@@ -119,14 +119,6 @@ def test_class_based_view_with_perf_budget():
     ]
 
 
-@pytest.fixture
-async def close_thread_connections():
-    from django.db import connections
-
-    yield
-    await sync_to_async(connections.close_all)()
-
-
 @pytest.mark.django_db(transaction=True)
 async def test_async_view_under_asgi(close_thread_connections):
     response = await AsyncClient().get("/async/")

@@ -116,15 +116,6 @@ def test_the_watched_routes_stay_bounded(monkeypatch):
     assert "route-0" not in watched and "newer" in watched
 
 
-@pytest.fixture
-async def close_thread_connections():
-    from asgiref.sync import sync_to_async
-    from django.db import connections
-
-    yield
-    await sync_to_async(connections.close_all)()
-
-
 @pytest.mark.django_db(transaction=True)
 async def test_light_under_asgi_then_full(close_thread_connections):
     from asgiref.sync import sync_to_async

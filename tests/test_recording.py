@@ -20,17 +20,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-async def close_thread_connections():
-    """Async views ran their ORM calls in asgiref's worker thread: close that
-    thread's connection so the test database can be dropped."""
-    from asgiref.sync import sync_to_async
-    from django.db import connections
-
-    yield
-    await sync_to_async(connections.close_all)()
-
-
-@pytest.fixture
 def library():
     make_library(authors=2, books_per_author=2)
 

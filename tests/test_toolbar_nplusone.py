@@ -11,17 +11,6 @@ from tests.toolbar import apanel_content, panel_content, toolbar_stats
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-async def close_thread_connections():
-    """Async views ran their ORM calls in asgiref's worker thread: close that
-    thread's connection so the test database can be dropped."""
-    from asgiref.sync import sync_to_async
-    from django.db import connections
-
-    yield
-    await sync_to_async(connections.close_all)()
-
-
 @pytest.fixture(autouse=True)
 def toolbar_on(settings):
     settings.DEBUG = True
