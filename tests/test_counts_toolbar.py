@@ -15,7 +15,6 @@ from django.urls import path
 from django.utils.html import escape
 
 from tests.factories import make_library
-from tests.test_toolbar_nplusone import close_thread_connections  # noqa: F401 (fixture)
 from tests.testapp.models import Author, Book
 from tests.toolbar import apanel_content, panel_content, toolbar_stats
 
