@@ -57,7 +57,7 @@ DEFAULTS: dict[str, Any] = {
     # Budgets: the share of requests BudgetMiddleware checks (1.0 all, 0 none).
     "BUDGET_SAMPLE_RATE": 1.0,
     # Budgets: how BudgetMiddleware records a request. "auto": a light capture
-    # (queries and cache calls with their site, no ORM provenance) unless the
+    # (queries without stacks, cache calls, no ORM provenance) unless the
     # budget limits nplusone or count_findings, or the route went over its
     # budget in the last BUDGET_FULL_CAPTURE_SECONDS (so its next violations
     # come with their N+1 and counts fixes); "full": always everything.

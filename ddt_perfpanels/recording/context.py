@@ -245,9 +245,9 @@ class QueryRecord:
 class Recorder:
     """Everything recorded by one ``capture()``.
 
-    A light recorder (``capture(light=True)``) records queries and cache calls
-    with only their site (the innermost application frame), and no ORM
-    provenance: the numbers of a budget, without N+1 or counts findings.
+    A light recorder (``capture(light=True)``) records queries without their
+    stack and without ORM provenance, and cache calls as usual: the numbers of
+    a budget, and its cache findings, without N+1 or counts findings.
     """
 
     def __init__(self, light: bool = False) -> None:
@@ -443,9 +443,9 @@ class capture:
     its findings are computed on first access after the block.  Only the current
     thread or async task is recorded.
 
-    ``capture(light=True)`` records only what the numbers need: queries and
-    cache calls, each with its site, no ORM provenance (so no N+1 or counts
-    findings) and a fraction of the cost. Inside a full capture (the toolbar's)
+    ``capture(light=True)`` records only what the numbers need: queries without
+    their stack and no ORM provenance (so no N+1 or counts findings), cache
+    calls as usual, at a fraction of the cost. Inside a full capture (the toolbar's)
     a light one is full: the outer one pays for the provenance anyway.
     """
 
