@@ -7,9 +7,9 @@ class DdtPerfpanelsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from ddt_perfpanels import checks  # noqa: F401  (registers the system checks)
         from django.core.signals import request_started
 
+        from ddt_perfpanels import checks  # noqa: F401  (registers the system checks)
         from ddt_perfpanels.recording import db
         from ddt_perfpanels.recording.context import remove_idle_hooks
 
