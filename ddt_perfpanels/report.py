@@ -15,6 +15,9 @@ if TYPE_CHECKING:
     from ddt_perfpanels.recording.context import QueryRecord, Recorder
 
 _MAX_PARAMS = 50
+# The metrics that need the ORM provenance hooks: a light capture
+# (``capture(light=True)``) has no value for them.
+LIGHT_UNMEASURED = ("nplusone", "count_findings")
 
 
 def jsonable_param(value: Any) -> Any:
@@ -170,7 +173,7 @@ class Report:
             "similar_queries": similar,
             "db_time_ms": round(self.db_time_ms, 3),
         }
-        if not self.light:
+        if not self.light:  # LIGHT_UNMEASURED: these need the ORM provenance
             values["nplusone"] = len(self.nplusone)
             values["count_findings"] = len(self.counts)
         if self._recorder.extras.get("cache") is None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from ddt_perfpanels.budgets.config import Budget, Overage
 from ddt_perfpanels.budgets.metrics import METRICS, format_value, ratio
+from ddt_perfpanels.report import LIGHT_UNMEASURED
 
 # Keys of a finding's to_dict() worth keeping with a violation; stacks, frames and
 # call lists stay in the panels.
@@ -31,9 +32,6 @@ _FINDING_KEYS = (
     "sql",
 )
 _MAX_TEXT = 2000
-# The metrics that need the ORM provenance hooks: a light capture has no value
-# for them (see BudgetMiddleware).
-LIGHT_UNMEASURED = ("nplusone", "count_findings")
 
 
 def measure(report: Any, response_time_ms: float | None = None) -> dict[str, float]:
