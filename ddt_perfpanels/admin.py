@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, Max, Min, OuterRef
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
-from ddt_perfpanels.budgets import dashboard
+from ddt_perfpanels.budgets import dashboard, rollup
 from ddt_perfpanels.budgets.evaluate import finding_title
 from ddt_perfpanels.budgets.metrics import METRICS, format_value
 from ddt_perfpanels.budgets.svg import colour, sparkline, stacked_bars
@@ -134,6 +134,18 @@ class BudgetViolationAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    # -- deleting: the dashboard's rolled-up days of the deleted rows go too -------
+
+    def delete_model(self, request: HttpRequest, obj: BudgetViolation) -> None:
+        super().delete_model(request, obj)
+        rollup.forget(obj.created_at, using=obj._state.db)
+
+    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+        span = queryset.order_by().aggregate(first=Min("created_at"), last=Max("created_at"))
+        super().delete_queryset(request, queryset)
+        if span["first"] is not None:
+            rollup.forget(span["first"], span["last"], using=queryset.db)
 
     # -- list columns ------------------------------------------------------------------
 

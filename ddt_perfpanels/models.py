@@ -87,3 +87,55 @@ class ViolationMetric(models.Model):
 
     def __str__(self) -> str:
         return f"{self.metric}: {self.actual:g} > {self.limit:g}"
+
+
+class RollupDay(models.Model):
+    """A closed local day whose violations are summed in ``ViolationRollup`` rows.
+
+    Built by the admin dashboard the first time it needs the day (or by
+    ``perfpanels_rollup``), and forgotten whenever violations of the day are
+    added or deleted after the fact; the dashboard reads only the days of its
+    range that are not here, or not closed yet, from the violation tables.
+    """
+
+    # The time zone the day is local to ("" without USE_TZ).
+    tz = models.CharField(_("time zone"), max_length=64, blank=True)
+    day = models.DateField(_("day"))
+    starts_at = models.DateTimeField(_("starts at"))
+    ends_at = models.DateTimeField(_("ends at"))
+    built_at = models.DateTimeField(_("built at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("rolled-up day")
+        verbose_name_plural = _("rolled-up days")
+        constraints = [models.UniqueConstraint(fields=["tz", "day"], name="ddtpp_rollupday_unique")]
+        indexes = [models.Index(fields=["starts_at", "ends_at"], name="ddtpp_rollupday_time")]
+
+    def __str__(self) -> str:
+        return f"{self.day} ({self.tz or 'local'})"
+
+
+class ViolationRollup(models.Model):
+    """The violations of one day, route and method: all of them (``metric`` "")
+    or those over one metric."""
+
+    day = models.ForeignKey(RollupDay, on_delete=models.CASCADE, related_name="rows")
+    route = models.CharField(_("route"), max_length=200, blank=True)
+    method = models.CharField(_("method"), max_length=10)
+    metric = models.CharField(_("metric"), max_length=40, blank=True)
+    count = models.PositiveIntegerField(_("count"))
+    first = models.DateTimeField(_("first"))
+    last = models.DateTimeField(_("last"))
+    worst = models.FloatField(_("worst actual/limit"))
+
+    class Meta:
+        verbose_name = _("violation rollup")
+        verbose_name_plural = _("violation rollups")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "metric", "route", "method"], name="ddtpp_rollup_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day_id} {self.method} {self.route} {self.metric or '*'}: {self.count}"

@@ -10,17 +10,18 @@ metric), so each table is read on its own indexes, without joins.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django import forms
 from django.conf import settings
 from django.db import connections
-from django.db.models import Count, F, Func, IntegerField, Max, Min, Q, QuerySet
+from django.db.models import Count, F, Func, IntegerField, Max, Min, Q, QuerySet, Sum
 from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from ddt_perfpanels.budgets import rollup
 from ddt_perfpanels.budgets.metrics import METRICS
 
 PERIODS = {
@@ -143,26 +144,58 @@ class Filters:
     metric: str = ""
     method: str = ""
     sort: str = "count"
+    _plan: rollup.Plan | None = field(default=None, repr=False, compare=False)
 
     @property
     def hourly(self) -> bool:
         return self.end - self.start <= HOURLY_UP_TO
 
-    def rows(self, *, dated: bool = True) -> QuerySet:
-        """The violations (or, with a metric, the metric rows) these filters select."""
+    def rows(self, within: Q | None = None) -> QuerySet:
+        """The violations (or, with a metric, the metric rows) these filters
+        select, in the filters' range or ``within`` another."""
         from ddt_perfpanels.models import BudgetViolation, ViolationMetric
 
         if self.metric:
             qs = ViolationMetric.objects.filter(metric=self.metric)
         else:
             qs = BudgetViolation.objects.all()
-        if dated:
+        if within is None:
             qs = qs.filter(created_at__gte=self.start, created_at__lt=self.end)
+        else:
+            qs = qs.filter(within)
         if self.route:
             qs = qs.filter(route=self.route)
         if self.method:
             qs = qs.filter(method=self.method)
         return qs.order_by()
+
+    def rolled_up(self, days: Any, *, per_metric: bool = False) -> QuerySet:
+        """The rollup rows of these days these filters select: the requests
+        (or, with a metric or ``per_metric``, the rows over a metric)."""
+        from ddt_perfpanels.models import ViolationRollup
+
+        qs = ViolationRollup.objects.filter(day_id__in=list(days))
+        if self.metric:
+            qs = qs.filter(metric=self.metric)
+        elif per_metric:
+            qs = qs.exclude(metric="")
+        else:
+            qs = qs.filter(metric="")
+        if self.route:
+            qs = qs.filter(route=self.route)
+        if self.method:
+            qs = qs.filter(method=self.method)
+        return qs.order_by()
+
+    def plan(self) -> rollup.Plan:
+        """Which days of the range to read rolled up (not hourly ones); worked
+        out once for the chart and the table."""
+        if self._plan is None:
+            if self.hourly:
+                self._plan = rollup.Plan({}, [(self.start, self.end)])
+            else:
+                self._plan = rollup.plan(self.start, self.end)
+        return self._plan
 
     @property
     def ratio_field(self) -> str:
@@ -190,8 +223,8 @@ def _tz() -> Any:
     return timezone.get_current_timezone() if settings.USE_TZ else None
 
 
-def truncate(filters: Filters) -> Any:
-    trunc = TruncHour if filters.hourly else TruncDay
+def truncate(hourly: bool) -> Any:
+    trunc = TruncHour if hourly else TruncDay
     return trunc("created_at", tzinfo=_tz())
 
 
@@ -212,14 +245,20 @@ class WidthBucket(Func):
         return f"width_bucket({sql}, %s::timestamptz[])", (*params, list(self.starts))
 
 
-def bucketing(filters: Filters, qs: QuerySet, starts: list[datetime]) -> tuple[Any, Any]:
+def bucketing(hourly: bool, qs: QuerySet, starts: list[datetime]) -> tuple[Any, Any]:
     """An expression giving each row's bucket, and a function from its value to
     the bucket's position in ``starts`` (None: outside)."""
     if connections[qs.db].vendor == "postgresql" and settings.USE_TZ:
         count = len(starts)
         return WidthBucket(starts), lambda value: value - 1 if 1 <= value <= count else None
     index = {_key(b): i for i, b in enumerate(starts)}
-    return truncate(filters), lambda value: index.get(_key(value))
+    return truncate(hourly), lambda value: index.get(_key(value))
+
+
+def day_positions(starts: list[datetime]) -> dict[date, int]:
+    """Each daily bucket's local date, to place rolled-up days."""
+    tz = _tz()
+    return {(timezone.localtime(s, tz) if tz else s).date(): i for i, s in enumerate(starts)}
 
 
 def buckets(filters: Filters) -> list[datetime]:
@@ -277,34 +316,49 @@ class Series:
 def series(filters: Filters) -> Series:
     """Requests over budget per bucket, by metric (a request over two metrics
     counts once under each); grouped by route too, for the metrics each route
-    goes over (one scan of the metric rows, not two)."""
+    goes over (one scan of the metric rows, not two). Closed days come from
+    the rollup, the rest of the range from the metric rows."""
     from ddt_perfpanels.models import ViolationMetric
 
-    qs = ViolationMetric.objects.filter(created_at__gte=filters.start, created_at__lt=filters.end)
-    if filters.metric:
-        qs = qs.filter(metric=filters.metric)
-    if filters.route:
-        qs = qs.filter(route=filters.route)
-    if filters.method:
-        qs = qs.filter(method=filters.method)
     starts = buckets(filters)
-    bucket, position = bucketing(filters, qs, starts)
-    rows = (
-        qs.order_by()
-        .annotate(bucket=bucket)
-        .values("bucket", "metric", "route")
-        .annotate(n=Count("*"))
-    )
+    plan = filters.plan()
     counts: dict[str, list[int]] = {}
     by_route: dict[str, dict[str, int]] = {}
-    for row in rows:
-        i = position(row["bucket"])
+
+    def add(i: int | None, metric: str, route: str, n: int) -> None:
         if i is None:
-            continue
-        metric, n = row["metric"], row["n"]
+            return
         counts.setdefault(metric, [0] * len(starts))[i] += n
-        per_route = by_route.setdefault(row["route"], {})
+        per_route = by_route.setdefault(route, {})
         per_route[metric] = per_route.get(metric, 0) + n
+
+    if plan.days:
+        days = day_positions(starts)
+        rows = (
+            filters.rolled_up(plan.days, per_metric=True)
+            .values("day_id", "metric", "route")
+            .annotate(n=Sum("count"))
+        )
+        for row in rows:
+            add(days.get(plan.days[row["day_id"]]), row["metric"], row["route"], row["n"])
+    within = plan.raw()
+    if within is not None:
+        qs = ViolationMetric.objects.filter(within)
+        if filters.metric:
+            qs = qs.filter(metric=filters.metric)
+        if filters.route:
+            qs = qs.filter(route=filters.route)
+        if filters.method:
+            qs = qs.filter(method=filters.method)
+        bucket, position = bucketing(filters.hourly, qs, starts)
+        rows = (
+            qs.order_by()
+            .annotate(bucket=bucket)
+            .values("bucket", "metric", "route")
+            .annotate(n=Count("*"))
+        )
+        for row in rows:
+            add(position(row["bucket"]), row["metric"], row["route"], row["n"])
     order = [m for m in METRICS if m in counts] + sorted(m for m in counts if m not in METRICS)
     return Series(starts, order, {m: counts[m] for m in order}, by_route)
 
@@ -360,26 +414,18 @@ def route_table(
     filters: Filters, limit: int = TOP_ROUTES, chart: Series | None = None
 ) -> RouteTable:
     """Each route's count, first and last time, worst ratio and trend line, from
-    one GROUP BY route, bucket (one scan of the range; a row per route and
-    bucket comes back, never a violation); then, for the routes shown, the last
-    7 days against the 7 before, and the metrics they went over (from the
-    series, computed here unless given)."""
+    one GROUP BY route, day over the rollup of the closed days and one GROUP BY
+    route, bucket over the rest of the range (a row per route and bucket comes
+    back, never a violation); then, for the routes shown, the last 7 days
+    against the 7 before, and the metrics they went over (from the series,
+    computed here unless given)."""
     starts = buckets(filters)
-    qs = filters.rows()
-    bucket, position = bucketing(filters, qs, starts)
-    rows = (
-        qs.annotate(bucket=bucket)
-        .values("route", "bucket")
-        .annotate(
-            n=Count("*"),
-            first=Min("created_at"),
-            last=Max("created_at"),
-            worst=Max(filters.ratio_field),
-        )
-    )
+    plan = filters.plan()
     by_name: dict[str, RouteRow] = {}
     total = 0
-    for row in rows:
+
+    def add(row: dict[str, Any], i: int | None) -> None:
+        nonlocal total
         total += row["n"]
         route = by_name.get(row["route"])
         if route is None:
@@ -390,9 +436,34 @@ def route_table(
         route.first = min(route.first, row["first"])
         route.last = max(route.last, row["last"])
         route.worst = max(route.worst, row["worst"])
-        i = position(row["bucket"])
         if i is not None:
             route.trend[i] += row["n"]
+
+    if plan.days:
+        days = day_positions(starts)
+        rows = (
+            filters.rolled_up(plan.days)
+            .values("route", "day_id")
+            .annotate(n=Sum("count"), first=Min("first"), last=Max("last"), worst=Max("worst"))
+        )
+        for row in rows:
+            add(row, days.get(plan.days[row["day_id"]]))
+    within = plan.raw()
+    if within is not None:
+        qs = filters.rows(within)
+        bucket, position = bucketing(filters.hourly, qs, starts)
+        rows = (
+            qs.annotate(bucket=bucket)
+            .values("route", "bucket")
+            .annotate(
+                n=Count("*"),
+                first=Min("created_at"),
+                last=Max("created_at"),
+                worst=Max(filters.ratio_field),
+            )
+        )
+        for row in rows:
+            add(row, position(row["bucket"]))
     key = _SORT_KEYS.get(filters.sort, _SORT_KEYS["count"])
     routes = sorted(by_name.values(), key=key)[:limit]
     if routes:
@@ -413,19 +484,34 @@ def worst_routes(filters: Filters, limit: int = TOP_ROUTES) -> list[RouteRow]:
 
 
 def _add_weeks(filters: Filters, by_name: dict[str, RouteRow], names: list[str]) -> None:
-    """The last 7 days before the range's end against the 7 before them."""
+    """The last 7 days before the range's end against the 7 before them: the
+    closed days of each week from the rollup, their edges row by row."""
     anchor = filters.end
     week_ago = anchor - timedelta(days=7)
-    rows = (
-        filters.rows(dated=False)
-        .filter(route__in=names, created_at__gte=anchor - timedelta(days=14), created_at__lt=anchor)
-        .values("route")
-        .annotate(
-            last_7=Count("created_at", filter=Q(created_at__gte=week_ago)),
-            previous_7=Count("created_at", filter=Q(created_at__lt=week_ago)),
+    last = rollup.plan(week_ago, anchor)
+    previous = rollup.plan(anchor - timedelta(days=14), week_ago)
+    counts: dict[str, list[int]] = {}
+
+    def add(route: str, week: int, n: int) -> None:
+        counts.setdefault(route, [0, 0])[week] += n
+
+    days = {**last.days, **previous.days}
+    if days:
+        rows = (
+            filters.rolled_up(days)
+            .filter(route__in=names)
+            .values("route", "day_id")
+            .annotate(n=Sum("count"))
         )
-    )
-    for row in rows:
-        target = by_name[row["route"]]
-        target.last_7 = row["last_7"]
-        target.previous_7 = row["previous_7"]
+        for row in rows:
+            add(row["route"], 0 if row["day_id"] in last.days else 1, row["n"])
+    for week, plan in enumerate((last, previous)):
+        within = plan.raw()
+        if within is not None:
+            rows = filters.rows(within).filter(route__in=names).values("route")
+            for row in rows.annotate(n=Count("*")):
+                add(row["route"], week, row["n"])
+    for route, (last_7, previous_7) in counts.items():
+        target = by_name[route]
+        target.last_7 = last_7
+        target.previous_7 = previous_7

@@ -16,6 +16,8 @@ from typing import Any
 from django.db import router, transaction
 from django.utils import timezone
 
+from ddt_perfpanels.budgets.rollup import forget
+
 # (route, method, metrics it goes over, tendency: -1 improving .. +1 worsening)
 _ROUTES: list[tuple[str, str, tuple[str, ...], float]] = [
     ("projects:list", "GET", ("queries", "nplusone", "db_time_ms"), 0.8),
@@ -188,4 +190,5 @@ def generate(
             metric_rows += len(children)
             if progress is not None:
                 progress(written)
+        forget(start, end, using=alias)
     return FakeHistory(written, metric_rows, start, end)

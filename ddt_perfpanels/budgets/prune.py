@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from django.db import router, transaction
 from django.utils import timezone
 
+from ddt_perfpanels.budgets.rollup import forget
 from ddt_perfpanels.conf import get_config
 
 
@@ -61,6 +62,9 @@ def prune(
                 break
             if pause:
                 time.sleep(pause)
+        if deleted:
+            # The rolled-up days before the cutoff lost their rows.
+            forget(None, before, using=alias)
     return deleted
 
 
