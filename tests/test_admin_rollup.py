@@ -247,3 +247,24 @@ def test_rollup_command(settings):
     call_command("perfpanels_rollup", "--clear", "--days", "0", stdout=out)
     assert f"Forgot {closed} rolled-up days." in out.getvalue()
     assert not RollupDay.objects.exists()
+
+
+def test_a_failing_rollup_falls_back_to_the_rows(settings, monkeypatch, caplog):
+    from django.db import DatabaseError
+
+    settings.TIME_ZONE = "UTC"
+    generate(rows=150, days=8, seed=14, end=END)
+
+    def broken(days, **kwargs):
+        from ddt_perfpanels.models import RollupDay
+
+        RollupDay.objects.create(tz="UTC", day=days[0].day, starts_at=END, ends_at=END)
+        raise DatabaseError("relation ddt_perfpanels_rollupday does not exist")
+
+    monkeypatch.setattr(rollup, "build", broken)
+    assert total(END - timedelta(days=7), END) == BudgetViolation.objects.filter(
+        created_at__gte=END - timedelta(days=7)
+    ).count()
+    assert "could not roll up violations" in caplog.text
+    # What the failed build wrote was rolled back with it.
+    assert not RollupDay.objects.exists()
