@@ -150,13 +150,15 @@ class Filters:
     def hourly(self) -> bool:
         return self.end - self.start <= HOURLY_UP_TO
 
-    def rows(self, within: Q | None = None) -> QuerySet:
-        """The violations (or, with a metric, the metric rows) these filters
-        select, in the filters' range or ``within`` another."""
+    def rows(self, within: Q | None = None, *, per_metric: bool = False) -> QuerySet:
+        """The violations (or, with a metric or ``per_metric``, the metric rows)
+        these filters select, in the filters' range or ``within`` another."""
         from ddt_perfpanels.models import BudgetViolation, ViolationMetric
 
         if self.metric:
             qs = ViolationMetric.objects.filter(metric=self.metric)
+        elif per_metric:
+            qs = ViolationMetric.objects.all()
         else:
             qs = BudgetViolation.objects.all()
         if within is None:
@@ -318,8 +320,6 @@ def series(filters: Filters) -> Series:
     counts once under each); grouped by route too, for the metrics each route
     goes over (one scan of the metric rows, not two). Closed days come from
     the rollup, the rest of the range from the metric rows."""
-    from ddt_perfpanels.models import ViolationMetric
-
     starts = buckets(filters)
     plan = filters.plan()
     counts: dict[str, list[int]] = {}
@@ -343,17 +343,10 @@ def series(filters: Filters) -> Series:
             add(days.get(plan.days[row["day_id"]]), row["metric"], row["route"], row["n"])
     within = plan.raw()
     if within is not None:
-        qs = ViolationMetric.objects.filter(within)
-        if filters.metric:
-            qs = qs.filter(metric=filters.metric)
-        if filters.route:
-            qs = qs.filter(route=filters.route)
-        if filters.method:
-            qs = qs.filter(method=filters.method)
+        qs = filters.rows(within, per_metric=True)
         bucket, position = bucketing(filters.hourly, qs, starts)
         rows = (
-            qs.order_by()
-            .annotate(bucket=bucket)
+            qs.annotate(bucket=bucket)
             .values("bucket", "metric", "route")
             .annotate(n=Count("*"))
         )
