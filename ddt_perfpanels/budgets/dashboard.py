@@ -111,7 +111,7 @@ class DashboardFilterForm(forms.Form):
     def filters(self, now: datetime | None = None) -> Filters:
         """The filters of a valid form; the defaults for an invalid one."""
         data = self.cleaned_data if self.is_valid() else {"period": DEFAULT_PERIOD}
-        now = now or (timezone.now() if settings.USE_TZ else datetime.now())
+        now = now or rollup.now()
         if data.get("period") == "custom":
             start = _midnight(data["start"])
             end = _midnight(data["end"] + timedelta(days=1))
@@ -221,8 +221,7 @@ class Filters:
 # -- time buckets ------------------------------------------------------------------
 
 
-def _tz() -> Any:
-    return timezone.get_current_timezone() if settings.USE_TZ else None
+_tz = rollup.local_tz
 
 
 def truncate(hourly: bool) -> Any:
@@ -265,28 +264,16 @@ def day_positions(starts: list[datetime]) -> dict[date, int]:
 
 def buckets(filters: Filters) -> list[datetime]:
     """Every bucket start from the range's start to its end, empty ones included."""
+    if not filters.hourly:
+        return [start for _, start in rollup.midnights(filters.start, filters.end)][:-1]
     tz = _tz()
-    start = timezone.localtime(filters.start, tz) if tz else filters.start
-    if filters.hourly:
-        first = start.replace(minute=0, second=0, microsecond=0)
-        step = timedelta(hours=1)
-    else:
-        first = start.replace(hour=0, minute=0, second=0, microsecond=0)
-        if tz:
-            first = timezone.make_aware(first.replace(tzinfo=None), tz)
-        step = timedelta(days=1)
+    current = timezone.localtime(filters.start, tz) if tz else filters.start
+    current = current.replace(minute=0, second=0, microsecond=0)
+    step = timedelta(hours=1)
     result = []
-    current = first
     while current < filters.end:
         result.append(current)
-        if filters.hourly and tz:
-            current = (current.astimezone(UTC) + step).astimezone(tz)
-        elif tz:
-            # Midnight to midnight in local time, whatever DST does in between.
-            nxt = current.replace(tzinfo=None) + step
-            current = timezone.make_aware(nxt, tz)
-        else:
-            current = current + step
+        current = (current.astimezone(UTC) + step).astimezone(tz) if tz else current + step
     return result
 
 

@@ -16,7 +16,9 @@ followed by ``manage.py perfpanels_rollup --clear``.
 
 from __future__ import annotations
 
+import itertools
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -57,6 +59,11 @@ class Plan:
         return query
 
 
+def local_tz() -> Any:
+    """The time zone days are local to (None without USE_TZ)."""
+    return timezone.get_current_timezone() if settings.USE_TZ else None
+
+
 def tz_name() -> str:
     return timezone.get_current_timezone_name() if settings.USE_TZ else ""
 
@@ -65,26 +72,29 @@ def now() -> datetime:
     return timezone.now() if settings.USE_TZ else datetime.now()
 
 
-def full_days(start: datetime, end: datetime) -> list[Day]:
-    """The local days wholly inside ``[start, end)``."""
-    tz = timezone.get_current_timezone() if settings.USE_TZ else None
+def midnights(start: datetime, end: datetime) -> Iterator[tuple[date, datetime]]:
+    """Each local day from ``start``'s to the first starting at or after
+    ``end``, with its start: midnight to midnight in local time, whatever DST
+    does in between."""
+    tz = local_tz()
     local = timezone.localtime(start, tz) if tz else start
     midnight = local.replace(hour=0, minute=0, second=0, microsecond=0, tzinfo=None)
-
-    def aware(value: datetime) -> datetime:
-        return timezone.make_aware(value, tz) if tz else value
-
-    days = []
-    current = aware(midnight)
-    if current < start:
-        midnight += timedelta(days=1)
-        current = aware(midnight)
     while True:
-        following = aware(midnight + timedelta(days=1))
-        if following > end:
-            return days
-        days.append(Day(midnight.date(), current, following))
-        midnight, current = midnight + timedelta(days=1), following
+        value = timezone.make_aware(midnight, tz) if tz else midnight
+        yield midnight.date(), value
+        if value >= end:
+            return
+        midnight += timedelta(days=1)
+
+
+def full_days(start: datetime, end: datetime) -> list[Day]:
+    """The local days wholly inside ``[start, end)``."""
+    bounds = list(midnights(start, end))
+    return [
+        Day(day, starts_at, ends_at)
+        for (day, starts_at), (_, ends_at) in itertools.pairwise(bounds)
+        if starts_at >= start and ends_at <= end
+    ]
 
 
 def closed_days(start: datetime, end: datetime) -> list[Day]:
@@ -140,14 +150,13 @@ def ensure(days: list[Day], *, using: str | None = None) -> dict[int, date]:
     ids = built()
     missing = [d for d in days if d.day not in ids]
     if missing:
-        build(missing, using=using)
-        ids = built()
+        ids.update(build(missing, using=using))
     return {pk: day for day, pk in ids.items()}
 
 
-def build(days: list[Day], *, using: str | None = None) -> None:
+def build(days: list[Day], *, using: str | None = None) -> dict[date, int]:
     """Sum the violations of these days (one GROUP BY per table over the span
-    from the first to the last) and store them."""
+    from the first to the last) and store them. Returns their ids."""
     from ddt_perfpanels.budgets.dashboard import bucketing
     from ddt_perfpanels.models import BudgetViolation, RollupDay, ViolationMetric, ViolationRollup
     from ddt_perfpanels.recording.context import paused
@@ -156,7 +165,6 @@ def build(days: list[Day], *, using: str | None = None) -> None:
     name = tz_name()
     span = (days[0].starts_at, days[-1].ends_at)
     starts = [d.starts_at for d in days]
-    wanted = {d.day: d for d in days}
     sums: dict[tuple[date, str, str, str], dict[str, Any]] = {}
 
     def collect(qs: QuerySet, fields: list[str], ratio: str) -> None:
@@ -191,7 +199,7 @@ def build(days: list[Day], *, using: str | None = None) -> None:
             )
             ids = dict(
                 RollupDay.objects.using(alias)
-                .filter(tz=name, day__in=list(wanted))
+                .filter(tz=name, day__in=[d.day for d in days])
                 .values_list("day", "id")
             )
             ViolationRollup.objects.using(alias).bulk_create(
@@ -212,6 +220,7 @@ def build(days: list[Day], *, using: str | None = None) -> None:
                 # Another request building the same day at the same time wrote the same sums.
                 ignore_conflicts=True,
             )
+    return ids
 
 
 def forget(start: datetime | None, end: datetime | None = None, *, using: str | None = None) -> int:
