@@ -41,9 +41,13 @@ TEMPLATES = [
 ]
 
 if os.environ.get("BENCH_DB") == "postgres":
-    from tests.servers import postgres_settings
+    import atexit
 
-    DATABASES = {"default": postgres_settings()}
+    from tests.servers import PostgresServer
+
+    _postgres = PostgresServer().start()
+    atexit.register(_postgres.stop)
+    DATABASES = {"default": _postgres.settings()}
 else:
     DATABASES = {
         "default": {

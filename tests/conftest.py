@@ -1,4 +1,4 @@
-"""Suite-wide fixtures: throwaway Redis servers, and the report header.
+"""Suite-wide fixtures: throwaway PostgreSQL and Redis servers, and the report header.
 
 Feature fixtures belong in a conftest.py next to their tests, or below in a
 clearly separated section.
@@ -13,44 +13,64 @@ import pytest
 from tests import servers
 
 
+ON_POSTGRES = os.environ.get("DDT_TEST_DB") == "postgres"
+
+
 def pytest_report_header(config):
     import django
     from django.db import connection
 
-    settings = connection.settings_dict
-    where = settings["NAME"]
-    if connection.vendor != "sqlite":
-        where = f"{settings['HOST']}:{settings['PORT']}"
-    return (
-        f"database: {connection.vendor} ({settings['ENGINE']}, {where}), "
-        f"Django {django.get_version()}"
-        + (" [DDT_TEST_DB=postgres]" if os.environ.get("DDT_TEST_DB") == "postgres" else "")
-    )
+    where = connection.settings_dict["NAME"]
+    if ON_POSTGRES:
+        where = "a throwaway cluster per test process (tests/servers.py)"
+    return f"database: {connection.vendor} ({where}), Django {django.get_version()}"
 
 
-def _start_redis_or_skip() -> servers.RedisServer:
+def _unavailable(what: str, exc: Exception):
+    if servers.in_ci():
+        pytest.fail(f"{what} not installed (CI=true): {exc}", pytrace=False)
+    pytest.skip(f"{what} not installed: {exc}")
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """DDT_TEST_DB=postgres: the test database lives in a PostgreSQL cluster of
+    this process's own (one per xdist worker), started before Django creates it."""
+    if not ON_POSTGRES:
+        yield
+        return
+    from django.conf import settings
+
     try:
-        return servers.start_redis()
+        server = servers.PostgresServer()
     except servers.ServerUnavailable as exc:
-        if servers.in_ci():
-            pytest.fail(f"redis-server not installed (CI=true): {exc}", pytrace=False)
-        pytest.skip(f"redis-server not installed: {exc}")
+        _unavailable("PostgreSQL", exc)
+    with server:
+        # Updated in place: Django's connections share this dict.
+        settings.DATABASES["default"].update(server.settings())
+        yield
+
+
+def _redis():
+    try:
+        return servers.RedisServer()
+    except servers.ServerUnavailable as exc:
+        _unavailable("redis-server", exc)
 
 
 @pytest.fixture(scope="session")
 def redis_server():
-    """One Redis for the whole run: .url, .port. Don't kill it; use fresh_redis."""
-    server = _start_redis_or_skip()
-    yield server
-    server.stop()
+    """One Redis for the whole run (of this worker): .url, .port. Don't kill it;
+    use fresh_redis."""
+    with _redis() as server:
+        yield server
 
 
 @pytest.fixture
 def fresh_redis():
     """A Redis of the test's own, which the test may .kill() to simulate an outage."""
-    server = _start_redis_or_skip()
-    yield server
-    server.stop()
+    with _redis() as server:
+        yield server
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """Settings for the test suite.
 
 DDT_TEST_DB=postgres runs the suite against a throwaway PostgreSQL cluster that
-tests/servers.py starts on a free loopback port (and stops at exit).
+tests/conftest.py starts (tests/servers.py) on a free loopback port.
 """
 
 import os
@@ -53,9 +53,9 @@ TEMPLATES = [
 STATIC_URL = "/static/"
 
 if os.environ.get("DDT_TEST_DB") == "postgres":
-    from tests.servers import postgres_settings
-
-    DATABASES = {"default": postgres_settings()}
+    # HOST and PORT are filled in by the django_db_modify_db_settings fixture
+    # (tests/conftest.py), which starts the cluster.
+    DATABASES = {"default": {"ENGINE": "django.db.backends.postgresql", "NAME": "ddt_perfpanels"}}
 else:
     DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
 

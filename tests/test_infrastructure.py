@@ -1,4 +1,5 @@
-"""The throwaway servers the suite runs against (tests/servers.py)."""
+"""The throwaway servers (tests/servers.py) the suite, the demo and the
+screenshots run against."""
 
 from __future__ import annotations
 
@@ -31,34 +32,16 @@ def test_the_run_uses_the_database_it_says():
     with connection.cursor() as cursor:
         if ON_POSTGRES:
             cursor.execute("SELECT version()")
-            version = cursor.fetchone()[0]
-            assert connection.vendor == "postgresql"
-            assert version.startswith("PostgreSQL ")
+            assert cursor.fetchone()[0].startswith("PostgreSQL ")
             assert connection.settings_dict["HOST"] == "127.0.0.1"
         else:
             cursor.execute("SELECT sqlite_version()")
             assert connection.vendor == "sqlite"
 
 
-@pytest.mark.postgres
-@pytest.mark.skipif(not ON_POSTGRES, reason="PostgreSQL run only (DDT_TEST_DB=postgres)")
-def test_a_postgres_cluster_is_deleted_when_stopped():
-    server = servers.start_postgres()
-    assert servers.port_is_open(server.port)
-    assert (server.datadir / "postmaster.pid").exists()
-    server.stop()
-    assert not servers.port_is_open(server.port)
-    assert not server.root.exists()
-
-
-@pytest.mark.redis
-def test_the_redis_fixture_answers_ping(redis_server):
-    assert servers.redis_ping(redis_server.port)
-    assert redis_server.url == f"redis://127.0.0.1:{redis_server.port}/0"
-
-
 @pytest.mark.redis
 def test_killing_redis_closes_its_port(fresh_redis):
+    assert servers.redis_ping(fresh_redis.port)
     fresh_redis.kill()
     assert not fresh_redis.running
     assert not servers.redis_ping(fresh_redis.port)
@@ -67,11 +50,10 @@ def test_killing_redis_closes_its_port(fresh_redis):
 _DIE_WITH_SERVERS = """
 import os, sys
 from tests import servers
-started = [servers.start_redis()]
+started = [servers.RedisServer().start()]
 if sys.argv[1] == "postgres":
-    started.append(servers.start_postgres())
-for server in started:
-    print(server.port, server.root, flush=True)
+    started.append(servers.PostgresServer().start())
+print(*[server.port for server in started], flush=True)
 os.kill(os.getpid(), 9)
 """
 
@@ -87,8 +69,9 @@ os.kill(os.getpid(), 9)
         ),
     ],
 )
-def test_servers_go_away_when_their_owner_is_killed(kinds, redis_server):
-    # redis_server: skips (or fails in CI) like the fixtures if redis-server is missing.
+def test_servers_stop_when_their_owner_is_killed(kinds, redis_server):
+    # An interrupted run leaves nothing running. (redis_server: skips, or fails
+    # in CI, like the fixtures when redis-server is missing.)
     result = subprocess.run(
         [sys.executable, "-c", _DIE_WITH_SERVERS, kinds],
         capture_output=True,
@@ -97,8 +80,7 @@ def test_servers_go_away_when_their_owner_is_killed(kinds, redis_server):
         timeout=120,
     )
     assert result.returncode == -signal.SIGKILL, result.stderr
-    started = [line.split(" ", 1) for line in result.stdout.splitlines()]
-    assert len(started) == (2 if kinds == "postgres" else 1)
-    for port, root in started:
-        assert _wait_until(lambda port=int(port): not servers.port_is_open(port)), port
-        assert _wait_until(lambda root=Path(root): not root.exists()), root
+    ports = [int(port) for port in result.stdout.split()]
+    assert len(ports) == (2 if kinds == "postgres" else 1)
+    for port in ports:
+        assert _wait_until(lambda port=port: not servers.port_is_open(port)), port

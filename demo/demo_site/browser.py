@@ -207,71 +207,11 @@ class DemoServer:
 
 
 # -- Redis ------------------------------------------------------------------------
+# The one throwaway redis-server of the tests, the demo and the screenshots.
 
-
-class RedisServer:
-    """A throwaway redis-server on a free loopback port, nothing kept on disk:
-    ``with RedisServer() as redis: redis.url``."""
-
-    def __init__(self, binary: str = "redis-server"):
-        self.binary = shutil.which(binary) or ""
-        self.process: subprocess.Popen | None = None
-        self.url = ""
-
-    def __enter__(self) -> RedisServer:
-        if not self.binary:
-            raise DemoServerError("redis-server is not on the PATH")
-        self._dir = tempfile.mkdtemp(prefix="ddt-demo-redis-")
-        for _ in range(3):
-            port = free_port()
-            self.process = subprocess.Popen(
-                [
-                    self.binary,
-                    "--bind",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--dir",
-                    self._dir,
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--loglevel",
-                    "warning",
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-            )
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and self.process.poll() is None:
-                if _redis_pong(port):
-                    self.url = f"redis://127.0.0.1:{port}/0"
-                    return self
-                time.sleep(0.05)
-            self._stop_process()
-        self.__exit__()
-        raise DemoServerError("redis-server did not start")
-
-    def _stop_process(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(10)
-            self.process = None
-
-    def __exit__(self, *exc) -> None:
-        self._stop_process()
-        shutil.rmtree(self._dir, ignore_errors=True)
-
-
-def _redis_pong(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith(b"+PONG")
-    except OSError:
-        return False
+if str(DEMO_DIR.parent) not in sys.path:
+    sys.path.append(str(DEMO_DIR.parent))
+from tests.servers import RedisServer, ServerUnavailable  # noqa: E402, F401
 
 
 # -- Chromium ---------------------------------------------------------------------

@@ -176,7 +176,7 @@ def test_demo_command_starts_its_own_redis_and_stops_it(tmp_path, seeded_db, red
     finally:
         rest = _ctrl_c(process)
     assert process.returncode == 130, rest
-    assert "stopped the demo's redis-server" in rest
+    assert f"stopped the redis-server at redis://127.0.0.1:{redis_port}/0" in rest
     assert not servers.redis_ping(redis_port)
 
 

@@ -1,0 +1,60 @@
+"""The test matrix: ``./scripts/test`` runs it (``nox -l`` lists the sessions).
+
+- ``tests``: the library's tests, Python x Django x database, in parallel
+  (pytest-xdist); the browser tests are left to the ``browser`` session.
+- ``browser``: the demo in headless Chromium and ``scripts/demo`` end to end,
+  once, on the first environment (the demo runs on SQLite of its own whatever
+  the database of the matrix).
+
+Environments are created by uv and reused; nothing is downloaded but packages.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import nox
+
+nox.options.default_venv_backend = "uv"
+nox.options.reuse_venv = "yes"
+nox.options.error_on_missing_interpreters = True
+
+# (Python, Django): what CI tests. The first one is the quick one.
+ENVIRONMENTS = [("3.11", "5.2"), ("3.12", "6.1")]
+DATABASES = ["sqlite", "postgres"]
+
+
+def _install(session: nox.Session, django: str, extras: str = "redis,test") -> None:
+    major, minor = django.split(".")
+    session.install("-e", f".[{extras}]", f"Django>={django},<{major}.{int(minor) + 1}")
+
+
+def _pytest(session: nox.Session, *args: str, db: str = "sqlite") -> None:
+    results = os.environ.get("DDT_TEST_RESULTS")  # scripts/test sums these up
+    if results:
+        name = re.sub(r"[^\w.-]+", "-", session.name).strip("-")
+        args += (f"--junitxml={results}/{name}.xml",)
+    session.run("python", "-m", "pytest", *args, *session.posargs, env={"DDT_TEST_DB": db})
+
+
+@nox.session(python=[python for python, _ in ENVIRONMENTS])
+@nox.parametrize("db", DATABASES)
+def tests(session: nox.Session, db: str) -> None:
+    django = dict(ENVIRONMENTS)[session.python]
+    _install(session, django)
+    workers = os.environ.get("DDT_TEST_WORKERS", "auto")
+    _pytest(session, "-n", workers, "--ignore=tests/browser", db=db)
+
+
+@nox.session(python=ENVIRONMENTS[0][0])
+def browser(session: nox.Session) -> None:
+    _install(session, ENVIRONMENTS[0][1])
+    _pytest(session, "tests/browser")
+
+
+@nox.session(python=ENVIRONMENTS[0][0], default=False)
+def bench(session: nox.Session) -> None:
+    """benchmarks/: ``./scripts/test -s bench -- --quick`` (not part of the suite)."""
+    _install(session, ENVIRONMENTS[0][1], extras="redis,test,bench")
+    session.run("python", "-m", "benchmarks.run", *session.posargs)
