@@ -26,6 +26,19 @@ def pytest_report_header(config):
     return f"database: {connection.vendor} ({where}), Django {django.get_version()}"
 
 
+def pytest_collection_modifyitems(config, items):
+    """@pytest.mark.applies_if(condition, reason=...): a test of something that
+    exists only in some environments (a Django version's feature, PostgreSQL) is
+    deselected elsewhere; a skip is left to say that something is missing."""
+    kept, deselected = [], []
+    for item in items:
+        marks = list(item.iter_markers("applies_if"))
+        (kept if all(mark.args[0] for mark in marks) else deselected).append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
+
+
 def _unavailable(what: str, exc: Exception):
     if servers.in_ci():
         pytest.fail(f"{what} not installed (CI=true): {exc}", pytrace=False)

@@ -65,7 +65,7 @@ os.kill(os.getpid(), 9)
         "redis",
         pytest.param(
             "postgres",
-            marks=pytest.mark.skipif(not ON_POSTGRES, reason="PostgreSQL run only"),
+            marks=pytest.mark.applies_if(ON_POSTGRES, reason="PostgreSQL run only"),
         ),
     ],
 )

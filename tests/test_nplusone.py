@@ -379,7 +379,7 @@ def test_lazy_loads_inside_a_template_loop():
     assert finding.origin == "testapp/books.html:3"
 
 
-@pytest.mark.skipif(django.VERSION < (6, 1), reason="fetch modes are new in Django 6.1")
+@pytest.mark.applies_if(django.VERSION >= (6, 1), reason="fetch modes are new in Django 6.1")
 def test_fetch_peers_is_mentioned_on_django_61():
     finding = only_finding(run(lambda: read_authors(Book.objects.all())))
     assert finding.fetch_peers == "Book.objects.fetch_mode(models.FETCH_PEERS)"
@@ -387,7 +387,7 @@ def test_fetch_peers_is_mentioned_on_django_61():
     assert query_counts(read_authors, lambda: apply(finding.fetch_peers)) == [2, 2]
 
 
-@pytest.mark.skipif(django.VERSION >= (6, 1), reason="fetch modes exist from Django 6.1")
+@pytest.mark.applies_if(django.VERSION < (6, 1), reason="fetch modes exist from Django 6.1")
 def test_fetch_peers_is_not_mentioned_before_django_61():
     finding = only_finding(run(lambda: read_authors(Book.objects.all())))
     assert finding.fetch_peers == ""

@@ -305,7 +305,7 @@ def test_coexists_with_the_toolbars_cache_panel(backend):
         instance._djdt_panel = None
 
 
-@pytest.mark.skipif(django.VERSION < (6, 1), reason="Django 6.1 reads self.method.__func__")
+@pytest.mark.applies_if(django.VERSION >= (6, 1), reason="Django 6.1 reads self.method.__func__")
 async def test_django_61_async_methods_work_with_toolbar_patches(backend):
     from debug_toolbar.panels.cache import _monkey_patch_cache
 
