@@ -50,7 +50,9 @@ def tests(session: nox.Session, db: str) -> None:
 @nox.session(python=ENVIRONMENTS[0][0])
 def browser(session: nox.Session) -> None:
     _install(session, ENVIRONMENTS[0][1])
-    _pytest(session, "tests/browser")
+    # A file a worker: each file's demo server and Chromium are started once.
+    workers = os.environ.get("DDT_TEST_WORKERS", "auto")
+    _pytest(session, "-n", workers, "--dist", "loadfile", "tests/browser")
 
 
 @nox.session(python=ENVIRONMENTS[0][0], default=False)

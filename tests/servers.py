@@ -9,7 +9,9 @@ loopback port and a fresh temporary directory that is deleted when it stops.
 On Linux it also gets a parent-death signal, so that an owner killed outright
 (even by SIGKILL) takes its servers with it: nothing is left running after an
 interrupted run. PostgreSQL refuses to run as root; as root it runs as the
-``postgres`` user that Debian's postgresql package creates.
+``postgres`` user that Debian's postgresql package creates. (That is why this is
+not pytest-postgresql: its executor runs initdb and pg_ctl as the current user,
+and CI runs as root. pytest-redis would serve the tests but not the demo.)
 
 ``python -m tests.servers with-redis -- CMD ...`` runs CMD with REDIS_URL set to
 a throwaway Redis (scripts/demo).
