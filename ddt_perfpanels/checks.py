@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.apps import apps
 from django.core.checks import Error, register
 
 from ddt_perfpanels.conf import DEFAULTS
@@ -81,3 +82,29 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
 
 # The budget checks (E010-E016) live with the budgets; importing them registers them.
 from ddt_perfpanels.budgets import checks as _budget_checks  # noqa: E402, F401
+
+
+def check_app_installed(panel_class: type) -> list[Error]:
+    """ddt_perfpanels.E020: our panels configured without the app in INSTALLED_APPS.
+
+    Run by the toolbar's own check of its panels, as this module's checks are
+    registered by the app that is missing. Reported once, by the first of our panels.
+    """
+    from debug_toolbar.toolbar import DebugToolbar
+
+    from ddt_perfpanels.panels.base import PerfPanel
+
+    if apps.is_installed("ddt_perfpanels"):
+        return []
+    ours = [c for c in DebugToolbar.get_panel_classes() if issubclass(c, PerfPanel)]
+    if ours and panel_class is not ours[0]:
+        return []
+    return [
+        Error(
+            f"{panel_class.__module__}.{panel_class.__name__} is in "
+            "DEBUG_TOOLBAR_PANELS but 'ddt_perfpanels' is not in INSTALLED_APPS: "
+            "its templates, static files and models would not be found.",
+            hint="Add 'ddt_perfpanels' to INSTALLED_APPS (after 'debug_toolbar').",
+            id="ddt_perfpanels.E020",
+        )
+    ]

@@ -47,6 +47,15 @@ class PerfPanel(Panel):
     is_async = True
     template = ""
 
+    @classmethod
+    def run_checks(cls):
+        # Without the app our templates are not found: the toolbar loads, then
+        # opening a panel is a 500. The toolbar asks each panel class; one of ours
+        # answers for all of them.
+        from ddt_perfpanels.checks import check_app_installed
+
+        return check_app_installed(cls)
+
     def process_request(self, request):
         toolbar = self.toolbar
         if getattr(toolbar, _REPORT_ATTR, None) is not None:
