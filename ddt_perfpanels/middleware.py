@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import random
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from time import monotonic
 from typing import Any
 
@@ -212,7 +214,7 @@ def record_violation(request: Any, response: Any, result: Any, report: Any) -> A
     method = _truncate(request.method or "", 10)
     now = timezone.now()
     alias = router.db_for_write(BudgetViolation)
-    with paused():
+    with paused(), _unseen_by_toolbar(alias):
         nplusone, findings = summarize_findings(report, config["BUDGET_MAX_FINDINGS"])
         with transaction.atomic(using=alias):
             violation = BudgetViolation.objects.using(alias).create(
@@ -256,6 +258,27 @@ def record_violation(request: Any, response: Any, result: Any, report: Any) -> A
             except Exception:
                 logger.exception("ddt_perfpanels could not prune expired budget violations")
     return violation
+
+
+@contextmanager
+def _unseen_by_toolbar(alias: str) -> Iterator[None]:
+    """Our writes hidden from the toolbar's SQL panel too, so that it counts the
+    queries our panels count. Below the toolbar's middleware they run while its
+    SQL panel records: it wraps the cursors of a connection whose
+    ``_djdt_logger`` is set (as it skips its own models' queries), and
+    tests/test_middleware_budget.py checks that the two counts agree."""
+    from django.db import connections
+
+    connection = connections[alias]
+    logger = getattr(connection, "_djdt_logger", None)
+    if logger is None:
+        yield
+        return
+    connection._djdt_logger = None
+    try:
+        yield
+    finally:
+        connection._djdt_logger = logger
 
 
 def _prune_some(alias: str) -> None:

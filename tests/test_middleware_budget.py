@@ -20,7 +20,7 @@ from tests import settings as test_settings
 from tests.factories import make_library
 from tests.testapp import views
 from tests.testapp.models import Book
-from tests.toolbar import panel_content
+from tests.toolbar import panel_content, toolbar_stats
 
 
 def _titles():
@@ -256,6 +256,23 @@ def test_with_the_toolbar_both_see_the_same_queries(settings):
     assert "⚠ Over budget" in response.content.decode()
     violation = BudgetViolation.objects.get()
     assert violation.actuals["queries"] == 5
+
+
+@pytest.mark.parametrize("budget_first", [False, True])
+def test_the_toolbar_sql_panel_counts_what_our_panels_count(settings, budget_first):
+    # Its writes (BEGIN, two INSERTs) are hidden from the toolbar's SQL panel too,
+    # wherever the middleware is.
+    settings.DEBUG = True
+    if budget_first:
+        settings.MIDDLEWARE = [MIDDLEWARE, *test_settings.MIDDLEWARE]
+    response = Client().get("/books/")
+    assert BudgetViolation.objects.count() == 1
+    sql_panel = toolbar_stats(response, "SQLPanel")["queries"]
+    budget_panel = toolbar_stats(response, "BudgetPanel")
+    assert not [q["sql"] for q in sql_panel if "ddt_perfpanels_" in q["sql"]]
+    assert len(sql_panel) == 5
+    ours = {row["metric"]: row["actual"] for row in budget_panel["rows"]}["queries"]
+    assert ours == 5 == BudgetViolation.objects.get().actuals["queries"]
 
 
 def test_before_the_toolbar_middleware_too(settings):
