@@ -53,6 +53,7 @@ class EnrollmentAdmin(admin.ModelAdmin):
             "fixed": fixed,
             "slow_url": reverse("admin:courses_enrollment_changelist"),
             "fixed_url": reverse("admin:courses_enrollmentfixed_changelist"),
+            "code": [type(self)],
             **(extra_context or {}),
         }
         return super().changelist_view(request, extra_context)

@@ -13,7 +13,9 @@ def render_version(request, template, context, *, code, fixed, slow, fixed_name)
         {
             **context,
             "fixed": fixed,
-            "code": code,
+            # Always a list: the template engine calls a lone function it is given
+            # (here without its request), which left the block empty.
+            "code": list(code) if isinstance(code, (list, tuple)) else [code],
             "slow_url": reverse(slow),
             "fixed_url": reverse(fixed_name),
         },
