@@ -25,6 +25,9 @@ _SEVERITY = {
 }
 
 
+SHOWN_CALLS = 300
+
+
 class CacheBreakdownPanel(PerfPanel):
     """Cache calls per key pattern, exact hit/miss on Redis, and what to fix.
 
@@ -60,7 +63,16 @@ class CacheBreakdownPanel(PerfPanel):
 
     def build_stats(self, report) -> dict[str, Any]:
         cache = report.cache
-        return {"cache": cache.to_dict(calls=True) if cache is not None else None}
+        if cache is None:
+            return {"cache": None}
+        stats = cache.to_dict(calls=True)
+        # The patterns, totals and findings cover every call; the list of calls
+        # stops at the first SHOWN_CALLS, as the toolbar's long lists do: 10,000
+        # calls were 7.5 MB of HTML and took seconds to open.
+        calls = stats.get("calls") or []
+        stats["calls"] = calls[:SHOWN_CALLS]
+        stats["calls_not_shown"] = len(calls) - len(stats["calls"])
+        return {"cache": stats}
 
     def add_source_lines(self, stats: dict[str, Any]) -> None:
         cache = stats.get("cache")

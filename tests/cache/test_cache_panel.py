@@ -57,6 +57,27 @@ def test_the_fixed_view_is_one_call(backend):
     assert "get_in_loop" not in [f["kind"] for f in stats["cache"]["findings"]]
 
 
+def test_thousands_of_calls_list_the_first_few_hundred(settings):
+    from ddt_perfpanels.panels.cache import SHOWN_CALLS
+
+    settings.CACHES = {"default": cache_settings("locmem", None)}
+    client = Client()
+    response = client.get("/cache/many/")
+    stats = toolbar_stats(response, PANEL)["cache"]
+    content = panel_content(client, response, PANEL)
+    # The totals, patterns and findings count every call; the list stops.
+    assert stats["totals"]["calls"] == 2_000
+    pattern = next(p for p in stats["patterns"] if p["pattern"] == "badge_progress:{int}")
+    assert pattern["gets"] == 2_000
+    loop = next(f for f in stats["findings"] if f["kind"] == "get_in_loop")
+    assert loop["count"] == 2_000
+    assert len(stats["calls"]) == SHOWN_CALLS == 300
+    assert "… and 1700 more calls, not listed" in content
+    listed = content.split('<table class="ddtpp-calls">')[1].split("</table>")[0]
+    assert listed.count("<tr") == 1 + SHOWN_CALLS  # the header, then the calls
+    assert len(content) < 500_000, len(content)
+
+
 def test_stats_are_stored_as_json(backend):
     client = Client()
     response = client.get("/cache/badges/")

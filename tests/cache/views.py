@@ -21,6 +21,12 @@ def badges_fixed(request):
     return HttpResponse(PAGE.format(title="Badges", body=escape(progress)))
 
 
+def many_calls(request):
+    """2,000 gets: a page that reads its cache the slow way, at scale."""
+    progress = [cache.get(f"badge_progress:{pk}", 0) for pk in range(2_000)]
+    return HttpResponse(PAGE.format(title="Many", body=len(progress)))
+
+
 def hostile(request):
     """Keys and values an attacker controls."""
     cache.get("<script>alert(1)</script>")
