@@ -3,11 +3,10 @@
 Each slow page is requested once through the whole middleware stack, so that
 ``BudgetMiddleware`` records its violations with the real numbers and the real
 suggested fixes; those are then copied back over the past weeks, a few a day,
-each route with a trend of its own, so the dashboard's chart, trends and
-drill-downs show something on the first visit.
+each route with the trend of its own that ``trends.ROUTES`` gives, so the
+dashboard's chart, trends and drill-downs show something on the first visit.
 """
 
-import math
 import random
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,31 +19,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from demo_site.seed import ADMIN_USERNAME
+from demo_site.trends import ROUTES, daily_counts
 
 
-def _rising(day, days):
-    return 2 + 9 * day / days
-
-
-def _steady(day, days):
-    return 5.0
-
-
-def _improving(day, days):
-    return max(0.5, 11 - 12 * day / days)
-
-
-def _new_last_ten_days(day, days):
-    return 4.0 if day >= days - 10 else 0.0
-
-
-# (URL name, violations a day on weekdays as a function of (day, days), admin login)
-ROUTES = [
-    ("projects:list", _rising, False),
-    ("badges:progress", _steady, False),
-    ("courses:dashboard", _improving, False),
-    ("admin:courses_enrollment_changelist", _new_last_ten_days, True),
-]
 # Response times vary from request to request; counts do not.
 _TIMINGS = ("db_time_ms", "response_time_ms", "cache_time_ms")
 
@@ -72,6 +49,15 @@ def has_history() -> bool:
     return models is not None and models[0].objects.exists()
 
 
+def is_stale(hours: int = 24) -> bool:
+    """Whether the newest violation is older than ``hours``: the trends compare
+    the last 7 days with the 7 before, so a history seeded days ago tells
+    another story."""
+    newest = _models()[0].objects.order_by("-created_at").values_list("created_at", flat=True)
+    newest = newest.first()
+    return newest is None or newest < timezone.now() - timedelta(hours=hours)
+
+
 def _forget(start=None, end=None) -> None:
     """Make the dashboard roll up these days again (their rows changed)."""
     try:
@@ -93,16 +79,18 @@ def generate(days: int = 28, seed: int = 0) -> History:
     rng = random.Random(seed)
     now = timezone.now()
     made = 0
-    for name, rate, login in ROUTES:
+    # Day ``day`` is the 24 hours that end ``days - 1 - day`` days before now: the
+    # dashboard's "last 7 days" are exactly the last 7 of them, whatever the time.
+    ends = [now - timedelta(days=days - 1 - day) for day in range(days)]
+    weekends = [end.weekday() >= 5 for end in ends]
+    for name, rate, login, _trend in ROUTES:
         samples = _record_real(name, login, BudgetViolation)
         if not samples:
             continue
         violations, children = [], []
-        for day in range(days):
-            date = (now - timedelta(days=days - day)).replace(hour=0, minute=0, second=0)
-            mean = rate(day, days) * (0.4 if date.weekday() >= 5 else 1.0)
-            for _ in range(_poisson(rng, mean)):
-                when = date + timedelta(seconds=rng.uniform(8 * 3600, 20 * 3600))
+        for end, count in zip(ends, daily_counts(rate, weekends), strict=True):
+            for _ in range(count):
+                when = end - timedelta(seconds=rng.uniform(60, 24 * 3600 - 60))
                 sample, metrics = rng.choice(samples)
                 over = {m.metric for m in metrics}
                 actuals = {
@@ -120,6 +108,8 @@ def generate(days: int = 28, seed: int = 0) -> History:
                 for metric in metrics:
                     metric.violation_id = violation.pk
             ViolationMetric.objects.bulk_create(m for ms in children for m in ms)
+            # The originals, recorded now, would add to the last 7 days' count.
+            BudgetViolation.objects.filter(pk__in=[v.pk for v, _ in samples]).delete()
         made += len(violations)
     _forget(now - timedelta(days=days + 1), now)
     return History(made, days)
@@ -150,15 +140,3 @@ def _copy(obj, **changes):
     }
     data.update(changes)
     return type(obj)(**data)
-
-
-def _poisson(rng, mean):
-    # Knuth's method; the means here are small.
-    if mean <= 0:
-        return 0
-    limit, k, p = math.exp(-mean), 0, 1.0
-    while True:
-        p *= rng.random()
-        if p <= limit:
-            return k
-        k += 1

@@ -47,8 +47,11 @@ class Command(BaseCommand):
         if options["no_history"] or not history.available():
             return
         if history.has_history():
-            self.stdout.write("Budget history: already there.")
-            return
+            if not history.is_stale():
+                self.stdout.write("Budget history: already there.")
+                return
+            self.stdout.write("Budget history: more than a day old, made again.")
+            history.clear()
         made = history.generate(seed=options["seed"])
         self.stdout.write(
             self.style.SUCCESS(
