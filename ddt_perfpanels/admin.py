@@ -7,6 +7,7 @@ Everything needs staff status and the ``view_budgetviolation`` permission.
 from __future__ import annotations
 
 import csv
+import re
 from typing import Any
 from urllib.parse import urlencode
 
@@ -19,11 +20,13 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from ddt_perfpanels.budgets import dashboard, rollup
 from ddt_perfpanels.budgets.evaluate import finding_title
-from ddt_perfpanels.budgets.metrics import METRICS, format_value
+from ddt_perfpanels.budgets.metrics import METRICS, format_ratio, format_value
 from ddt_perfpanels.budgets.svg import colour, sparkline, stacked_bars
 from ddt_perfpanels.models import BudgetViolation, ViolationMetric
 
@@ -163,7 +166,10 @@ class BudgetViolationAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("actual/limit"), ordering="worst_ratio")
     def ratio_display(self, obj: BudgetViolation) -> str:
-        return f"×{obj.worst_ratio:.2f}"
+        metric = obj.worst_metric
+        return format_ratio(
+            metric, obj.actuals.get(metric), obj.limits.get(metric), obj.worst_ratio
+        )
 
     @admin.display(description=_("budget from"))
     def sources_display(self, obj: BudgetViolation) -> str:
@@ -241,6 +247,7 @@ class BudgetViolationAdmin(admin.ModelAdmin):
             {
                 "row": row,
                 "spark": sparkline(row.trend),
+                "route_html": wrappable(row.route),
                 "list_url": self._changelist_url(filters.changelist_params(route=row.route)),
                 "filter_url": "?" + urlencode({**query, "route": row.route}),
                 "metrics": [
@@ -262,6 +269,8 @@ class BudgetViolationAdmin(admin.ModelAdmin):
             **self.admin_site.each_context(request),
             "title": _("Performance budget violations"),
             "subtitle": None,
+            # The page needs its width (800 px windows); the app list is a click away.
+            "is_nav_sidebar_enabled": False,
             "opts": self.opts,
             "app_label": self.opts.app_label,
             "form": form,
@@ -377,3 +386,9 @@ def _series_csv(series: dashboard.Series, filters: dashboard.Filters) -> HttpRes
     for i, start in enumerate(series.buckets):
         writer.writerow([_iso(start), *(series.counts[m][i] for m in series.metrics), totals[i]])
     return response
+
+
+def wrappable(name: str) -> SafeString:
+    """A route name that may wrap after ``:``, ``_``, ``/`` and ``.``, never inside
+    a word (``admin:courses_enrollment_changelist``)."""
+    return mark_safe(re.sub(r"([:_/.])", r"\1<wbr>", escape(name)))  # noqa: S308 (escaped first)

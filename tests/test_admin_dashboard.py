@@ -460,3 +460,22 @@ def test_nobody_adds_or_edits_violations(seeded, admin_client):
     response = admin_client.post(f"{LIST_URL}{seeded[0].pk}/change/", {"route": "x"})
     assert response.status_code == 403
     assert admin_client.get(URL).status_code == 200
+
+
+def test_a_limit_of_zero_reads_as_over_it_not_as_a_ratio(seeded, staff_client):
+    # nplusone 1 > 0 has the ratio 1 (the limit counted as 1): "×1.00" would read
+    # "at the limit".
+    make_violation(at(2, 9), "projects:zero", nplusone=(0, 1))
+    content = staff_client.get(LIST_URL, {"route": "projects:zero"}).content.decode()
+    assert '<td class="field-ratio_display">1 over a limit of 0</td>' in content
+    assert "×1.00" not in content
+    content = staff_client.get(LIST_URL, {"route": "projects:list"}).content.decode()
+    assert '<td class="field-ratio_display">×1.50</td>' in content  # queries 15 > 10
+    assert '<td class="field-ratio_display">5 over a limit of 0</td>' in content
+
+
+def test_route_names_wrap_between_words(settings, staff_client):
+    settings.TIME_ZONE = "UTC"
+    make_violation(at(3, 9), "admin:courses_enrollment_changelist", queries=(10, 30))
+    content = staff_client.get(URL, RANGE).content.decode()
+    assert "<code>admin:<wbr>courses_<wbr>enrollment_<wbr>changelist</code>" in content

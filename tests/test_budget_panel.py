@@ -59,6 +59,7 @@ def test_panel_shows_each_metric_against_its_limit():
     # Over rows are red; the fix is there, escaped, with its copy button.
     assert '<tr class="ddtpp-over">' in content
     assert "✗ Queries <code>queries</code>" in content
+    assert '<td class="ddtpp-num">1 over a limit of 0</td>' in content  # nplusone 1 > 0
     assert html.escape('Book.objects.select_related("author")') in content
     assert 'data-ddtpp-copy="Book.objects.select_related(&quot;author&quot;)"' in content
     assert "<code>default</code>" in content

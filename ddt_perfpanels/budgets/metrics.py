@@ -63,3 +63,12 @@ def format_value(metric: str, value: float | None) -> str:
         return f"{value:,.1f} ms"
     number = f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
     return f"{number} bytes" if unit == "bytes" else number
+
+
+def format_ratio(metric: str, actual: float | None, limit: float | None, ratio: float) -> str:
+    """How far over its limit a metric went: ``×3.20``; over a limit of 0 the
+    ratio counts the limit as 1, and "×1.00" would read as "at the limit", so it
+    says ``1 over a limit of 0``."""
+    if limit == 0:
+        return str(_("%(actual)s over a limit of 0")) % {"actual": format_value(metric, actual)}
+    return f"×{ratio:.2f}"
