@@ -187,3 +187,23 @@ def test_pytest_fixture(django_assert_budget):
     with pytest.raises(BudgetExceeded, match="N\\+1 clusters  1 > 0"):
         with django_assert_budget(nplusone=0):
             titles(Book.objects.all())
+
+
+def test_findings_keep_their_order_whatever_their_time():
+    # Two clusters of one size: the message listed them by time, so tags and
+    # author swapped places between identical runs.
+    from ddt_perfpanels.budgets.testing import failure_message
+
+    make_library(authors=2, books_per_author=2)
+    with pytest.raises(BudgetExceeded) as exceeded, assert_budget(nplusone=0):
+        for book in Book.objects.all():
+            book.author.name, list(book.tags.all())
+    result, report = exceeded.value.result, exceeded.value.report
+    assert sorted(f.count for f in report.nplusone) == [4, 4]
+    messages = []
+    for author_ms, tags_ms in ((1.0, 9.0), (9.0, 1.0)):
+        for finding in report.nplusone:
+            finding.duration_ms = author_ms if finding.field == "author" else tags_ms
+        messages.append(failure_message(result, report))
+    assert messages[0] == messages[1]
+    assert messages[0].index("testapp.Book → author") < messages[0].index("testapp.Book → tags")

@@ -243,7 +243,8 @@ class CacheReport:
         for key, prow in patterns.items():
             prow.keys = len(distinct[key])
         self.patterns = sorted(
-            patterns.values(), key=lambda r: (-r.misses, -r.time_ms, r.alias, r.pattern)
+            # Not by time, which differs between identical runs.
+            patterns.values(), key=lambda r: (-r.misses, -r.gets, r.alias, r.pattern)
         )
         self.by_backend = sorted(backends.values(), key=lambda r: (r.alias == "", r.alias))
         self._totals()
@@ -302,7 +303,7 @@ class CacheReport:
         findings += self._scans()
         findings += self._large_values(config["CACHE_LARGE_VALUE_BYTES"])
         findings += self._no_expiry()
-        findings.sort(key=lambda f: (_FINDING_ORDER.index(f.kind), -f.count))
+        findings.sort(key=lambda f: (_FINDING_ORDER.index(f.kind), -f.count, f.alias, f.pattern))
         self.findings = findings
 
     def _get_in_loop(self, minimum: int) -> list[CacheFinding]:

@@ -109,7 +109,8 @@ def _compact(data: dict[str, Any], source: str) -> dict[str, Any]:
 def summarize_findings(report: Any, limit: int) -> tuple[list[dict], list[dict]]:
     """The worst N+1 clusters, and the other findings (counts, cache), each at most
     ``limit`` long, as small JSON dicts with their suggested fix."""
-    clusters = sorted(report.nplusone, key=lambda f: (-f.count, -f.duration_ms))
+    # Never by time: clusters of one size swapped places between identical runs.
+    clusters = sorted(report.nplusone, key=lambda f: (-f.count, f.model, f.path or f.lookup))
     nplusone = [_compact(f.to_dict(), "nplusone") for f in clusters[:limit]]
     findings: list[dict] = []
     for finding in report.counts or []:
@@ -117,7 +118,7 @@ def summarize_findings(report: Any, limit: int) -> tuple[list[dict], list[dict]]
     cache = report.cache
     for finding in getattr(cache, "findings", None) or []:
         findings.append(_compact(finding.to_dict(), "cache"))
-    findings.sort(key=lambda f: -(f.get("count") or 0))
+    findings.sort(key=lambda f: -(f.get("count") or 0))  # stable: each source is ordered
     return nplusone, findings[:limit]
 
 
