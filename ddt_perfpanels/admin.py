@@ -7,7 +7,6 @@ Everything needs staff status and the ``view_budgetviolation`` permission.
 from __future__ import annotations
 
 import csv
-import re
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,14 +19,13 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
-from django.utils.html import escape
-from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from ddt_perfpanels.budgets import dashboard, rollup
 from ddt_perfpanels.budgets.evaluate import finding_title
 from ddt_perfpanels.budgets.metrics import METRICS, format_ratio, format_value
 from ddt_perfpanels.budgets.svg import colour, sparkline, stacked_bars
+from ddt_perfpanels.html import wrappable
 from ddt_perfpanels.models import BudgetViolation, ViolationMetric
 
 LIST_COUNT_CAP = 10_000
@@ -386,9 +384,3 @@ def _series_csv(series: dashboard.Series, filters: dashboard.Filters) -> HttpRes
     for i, start in enumerate(series.buckets):
         writer.writerow([_iso(start), *(series.counts[m][i] for m in series.metrics), totals[i]])
     return response
-
-
-def wrappable(name: str) -> SafeString:
-    """A route name that may wrap after ``:``, ``_``, ``/`` and ``.``, never inside
-    a word (``admin:courses_enrollment_changelist``)."""
-    return mark_safe(re.sub(r"([:_/.])", r"\1<wbr>", escape(name)))  # noqa: S308 (escaped first)

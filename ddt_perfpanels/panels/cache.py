@@ -5,6 +5,7 @@ from typing import Any
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from ddt_perfpanels.html import wrappable
 from ddt_perfpanels.panels.base import PerfPanel, with_source
 
 _FINDING_TITLES = {
@@ -101,6 +102,10 @@ class CacheBreakdownPanel(PerfPanel):
                     "source_frames": with_source(call.get("frames", [])),
                 }
             )
-        stats["cache"] = {**cache, "findings": findings, "calls": calls}
+        backends = [
+            {**row, "backend_html": wrappable(row["backend"])}
+            for row in cache.get("by_backend", [])
+        ]
+        stats["cache"] = {**cache, "findings": findings, "calls": calls, "by_backend": backends}
         stats["size_methods"] = SIZE_METHODS
         stats["show_alias"] = len({row["alias"] for row in cache.get("patterns", [])}) > 1

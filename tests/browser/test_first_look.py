@@ -44,6 +44,27 @@ CONTRAST = """
 }
 """
 
+# Where each line of a name starts: a line may only start after ":", "_", "/"
+# or "." (never inside a word).
+MID_WORD_BREAKS = """
+(codes) => codes.flatMap((code) => {
+  const chars = [];
+  const walker = document.createTreeWalker(code, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    for (let i = 0; i < node.length; i++) {
+      const range = document.createRange();
+      range.setStart(node, i);
+      range.setEnd(node, i + 1);
+      const rect = range.getBoundingClientRect();
+      if (rect.width) chars.push([node.data[i], rect.top]);
+    }
+  }
+  return chars.slice(1).flatMap(([c, top], i) =>
+    top > chars[i][1] + 2 && !":_/.".includes(chars[i][0]) ? [code.textContent] : []);
+})
+"""
+
+
 # (page, panel): each of our panels where it has findings with code to copy.
 PANELS = [
     ("/projects/", "NPlusOnePanel"),
@@ -108,6 +129,8 @@ def test_cache_backends_table_fits_the_panel(page, demo_server):
         "(content) => [content.querySelector('table').scrollWidth, content.clientWidth]"
     )
     assert widths[0] <= widths[1], widths
+    backend = panel.locator("table").first.locator("td code")
+    assert backend.evaluate_all(MID_WORD_BREAKS) == []
 
 
 # -- the demo pages -----------------------------------------------------------------
@@ -152,27 +175,6 @@ def test_dashboard_trends_are_the_readmes(admin_page, demo_server):
         "badges:progress": "steady",
         "admin:courses_enrollment_changelist": "new",
     }
-
-
-# Where each line of a route name starts: a line may only start after ":", "_",
-# "/" or "." (never inside a word).
-MID_WORD_BREAKS = """
-(codes) => codes.flatMap((code) => {
-  const chars = [];
-  const walker = document.createTreeWalker(code, NodeFilter.SHOW_TEXT);
-  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
-    for (let i = 0; i < node.length; i++) {
-      const range = document.createRange();
-      range.setStart(node, i);
-      range.setEnd(node, i + 1);
-      const rect = range.getBoundingClientRect();
-      if (rect.width) chars.push([node.data[i], rect.top]);
-    }
-  }
-  return chars.slice(1).flatMap(([c, top], i) =>
-    top > chars[i][1] + 2 && !":_/.".includes(chars[i][0]) ? [code.textContent] : []);
-})
-"""
 
 
 @pytest.mark.parametrize("width", [800, 1280, 1920])

@@ -160,3 +160,5 @@ def test_redis_commands_and_server_counters_are_shown(django_redis):
     assert "Redis servers (server-wide counters)" in content
     assert "hit/miss exact" in content
     assert "exact: Redis replies" in content
+    # The backend's dotted path wraps after its dots, not inside a word.
+    assert "<code>django_<wbr>redis.<wbr>cache.<wbr>RedisCache</code>" in content
