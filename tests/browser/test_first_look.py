@@ -19,10 +19,12 @@ pytestmark = pytest.mark.browser
 CONTRAST = """
 (elements) => {
   const parse = (css) => {
-    const parts = css.match(/rgba?\\(([^)]*)\\)/)[1].split(/[\\s,\\/]+/).filter(Boolean).map(Number);
+    const inside = css.match(/rgba?\\(([^)]*)\\)/)[1];
+    const parts = inside.split(/[\\s,\\/]+/).filter(Boolean).map(Number);
     return [parts[0], parts[1], parts[2], parts.length > 3 ? parts[3] : 1];
   };
-  const over = (top, bottom) => [0, 1, 2].map(i => top[i] * top[3] + bottom[i] * (1 - top[3])).concat([1]);
+  const over = (top, bottom) =>
+    [0, 1, 2].map((i) => top[i] * top[3] + bottom[i] * (1 - top[3])).concat([1]);
   const background = (element) => {
     const layers = [];
     for (let node = element; node; node = node.parentElement || node.getRootNode().host || null) {
@@ -32,14 +34,18 @@ CONTRAST = """
     return layers.reverse().reduce((below, layer) => over(layer, below), [255, 255, 255, 1]);
   };
   const luminance = (c) => {
-    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+    const f = (v) => {
+      v /= 255;
+      return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+    };
     return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]);
   };
   return elements.map((element) => {
     const bg = background(element);
     const fg = over(parse(getComputedStyle(element).color), bg);
     const [light, dark] = [luminance(fg), luminance(bg)].sort((a, b) => b - a);
-    return [element.innerText.trim().slice(0, 50), Math.round((light + 0.05) / (dark + 0.05) * 100) / 100];
+    const ratio = Math.round(((light + 0.05) / (dark + 0.05)) * 100) / 100;
+    return [element.innerText.trim().slice(0, 50), ratio];
   });
 }
 """
