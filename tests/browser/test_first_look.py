@@ -84,7 +84,9 @@ READABLE = {
     "code box": ".ddtpp-fix pre",
     "title": ".ddtpp-finding .ddtpp-head strong",
     "Copy button": "button.ddtpp-copy",
+    "file:line": ".ddtpp-meta code",
     "summary": ".ddtpp-summary",
+    "link": ".ddtpp details summary",
     "table cell": "td",
 }
 
