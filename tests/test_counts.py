@@ -552,14 +552,54 @@ def test_joined_rows_sql_keeps_only_the_where_parameters():
 
 
 def test_len_for_count():
+    from ddt_perfpanels.panels.counts import name_the_variable
+
     report = run(lambda: len(Book.objects.filter(published=True)))
     finding = only(report, "len_for_count")
     assert finding.model == "testapp.Book"
     assert finding.rows == 6
-    assert finding.suggestion == "Book.objects.filter(published=True).count()"
+    assert finding.suggestion == "books.count()"
+    # The panel writes it from the line of code, not from the runtime queryset.
+    data = finding.to_dict()
+    name_the_variable(data)
+    assert data["suggestion"] == "Book.objects.filter(published=True).count()"
     with capture() as fixed:
-        assert apply(finding.suggestion) == report.result
+        assert apply(data["suggestion"]) == report.result
     assert "COUNT" in fixed.queries[0].sql.upper()
+
+
+def test_len_for_count_is_written_from_the_code():
+    from ddt_perfpanels.panels.counts import name_the_variable
+
+    def view():
+        pages = Book.objects.filter(Q() | Q(pk=4))
+        return len(pages)
+
+    finding = only(run(view), "len_for_count")
+    data = finding.to_dict()
+    name_the_variable(data)
+    assert data["suggestion"] == "pages.count()"
+    assert "Q()" not in data["message"]
+
+
+@pytest.mark.parametrize(
+    "second",
+    [len, bool, lambda qs: qs.count(), lambda qs: qs.exists()],
+    ids=["len", "bool", "count", "exists"],
+)
+def test_rows_read_twice_are_not_len_for_count(second):
+    """A second read of the fetched rows would be a second query after .count()."""
+
+    def view():
+        books = Book.objects.all()
+        return len(books), second(books)
+
+    report = run(view)
+    assert report.counts == [], [f.message for f in report.counts]
+    with capture() as fixed:
+        books = Book.objects.all()
+        books.count(), second(books)
+    assert len(fixed.queries) > len(report.queries)
 
 
 def test_length_filter_in_a_template():

@@ -556,7 +556,7 @@ class _Context:
 
 
 def _site_key(query: QueryRecord):
-    return tuple(query.frames[0][:2]) if query.frames else query.template
+    return query.site_key
 
 
 def _duration(queries: list[QueryRecord]) -> float:
@@ -1438,7 +1438,11 @@ def _len_for_count(ctx) -> list[CountFinding]:
     groups: dict[tuple, list[Load]] = {}
     for use in uses.entries:
         load = use.load
-        if use.used or not use.len_calls or load.rows < 1 or load.first_query is None:
+        # One len() and nothing else: a second len(), a bool() or a count() on
+        # the same fetched rows would each be a query after the change.
+        if use.used or use.len_calls != 1 or use.reads != 1:
+            continue
+        if load.rows < 1 or load.first_query is None:
             continue
         if load.op == "get":
             continue
@@ -1523,14 +1527,11 @@ def _len_finding(ctx, loads: list[Load]) -> CountFinding | None:
             f"{suggestion} asks the database for the number instead."
         )
     else:
-        try:
-            q = where_to_q(load.query, load.query.where) if load.query is not None else None
-            call = f"{load.model_name}.{load.manager}{_filter_call(q)}"
-        except _Unreadable:
-            call = var
-        suggestion = f"{call}.count()"
+        # Written from the code: the panel puts in the expression that the line
+        # passes to len(), never a rendering of the runtime queryset.
+        suggestion = f"{var}.count()"
         message = (
-            f"len() fetched {rows} {load.model_name} rows only to count them. "
+            f"len({var}) fetched {rows} {load.model_name} rows only to count them. "
             f"{suggestion} asks the database for the number instead."
         )
     return _from_queries(

@@ -54,9 +54,16 @@ class UnusedEagerFinding:
     model: str
     fix: str  # "select_related" | "prefetch_related"
     lookup: str
-    suggestion: str
+    suggestion: str  # the queryset without the lookup, "" when it cannot be written
     origin: str
     message: str
+    # Advice to delete code is given only when the evidence is certain: the
+    # lookup was added by the application's own code in this request, and every
+    # way of reading it was watched. Otherwise this is a quiet note, never an
+    # AVOID card, never counted.
+    certain: bool = True
+    reason: str = ""  # why it is only a note
+    added_at: str = ""  # file:line of the select_related()/prefetch_related() call
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -98,7 +105,9 @@ def _lazy_groups(queries: list[QueryRecord]) -> dict[tuple, _Group]:
             continue  # the instance was not loaded inside this capture
         filtered = _is_filtered(load)
         name = load.segment if load.via == "deferred" else ""
-        key = (load.root.id, load.path, load.via, filtered, name)
+        # One code site repeating over rows: reads of one path at two places
+        # are two sites, not one loop.
+        key = (load.root.id, load.path, load.via, filtered, name, query.site_key)
         group = groups.get(key)
         if group is None:
             group = groups[key] = _Group(load.root, load.path, load.via, filtered)
@@ -163,7 +172,8 @@ def _anchor(group: _Group, groups: dict[tuple, _Group]) -> tuple[Load, str, list
     for index in range(len(chain) - 2, -1, -1):
         prefix = chain[index]
         key = (group.root.id, prefix.path, "lazy", False, "")
-        candidate = groups.get(key)
+        candidates = [g for k, g in groups.items() if k[:5] == key]
+        candidate = candidates[0] if len(candidates) == 1 else None
         if candidate is not None and len(candidate.queries) == 1 and candidate.loads:
             return candidate.loads[0], group.path[len(prefix.path) + 2 :], chain[index + 1 :]
     return group.root, group.path, chain
@@ -190,7 +200,10 @@ def _relation_finding(group: _Group, groups: dict[tuple, _Group], sql_chars: int
     leaf = group.loads[0]
     queries = group.all_queries
     first = group.queries[0]
-    if group.filtered:
+    if group.filtered or anchor.custom_iterable:
+        # A custom iterable (a CMS's "specific" rows) builds its rows with
+        # queries of its own: select_related does not reach them, a prefetch
+        # runs on the rows it yields.
         fix = "prefetch_related"
     elif all(s.kind in SINGLE_KINDS and s.via != "prefetch" for s in segments):
         fix = "select_related"
@@ -357,12 +370,11 @@ def _get_in_loop_findings(loads: list[Load], min_queries: int, sql_chars: int):
         if load.via != "root" or load.op != "get" or load.first_query is None:
             continue
         query = load.first_query
-        site = query.frames[0][:2] if query.frames else query.template
-        key = (load.model, fingerprints[query.sql], site)
+        key = (load.model, fingerprints[query.sql], query.site_key)
         groups.setdefault(key, []).append(load)
     findings = []
     for (model, _fp, _site_key), group in groups.items():
-        if len(group) < min_queries:
+        if len(group) < min_queries or _is_walk(group):
             continue
         first = group[0]
         query = first.first_query
@@ -405,6 +417,34 @@ def _get_in_loop_findings(loads: list[Load], min_queries: int, sql_chars: int):
     return findings
 
 
+def _is_walk(group: list[Load]) -> bool:
+    """Each get() starts from the row an earlier one returned (a tree's parent,
+    one object per URL path segment), or the site calls itself: the ids are not
+    known before the walk, so there is no loop to fetch in bulk."""
+    ids: set[int] = set()
+    pks: set = set()  # what the earlier get() calls returned
+    linked = 0
+    for load in group:
+        op = load.get_op
+        if op is None:
+            continue
+        if op.inputs[0] & ids or op.inputs[1] & pks:
+            linked += 1
+        ids.add(load.id)
+        if op.result_pk is not None:
+            pks.add(op.result_pk)
+    # Every get() after the first one: a loop that meets a row twice is not a walk.
+    if linked and linked >= len(group) - 1:
+        return True
+    query = group[0].first_query
+    seen = set()
+    for filename, _line, function in [*query.library, *query.frames] if query else ():
+        if (filename, function) in seen:
+            return True
+        seen.add((filename, function))
+    return False
+
+
 def find_nplusone(recorder, min_queries: int = 2, sql_chars: int = 2000) -> list[NPlusOneFinding]:
     groups = _lazy_groups(recorder.queries)
     clusters = [
@@ -443,67 +483,148 @@ def find_nplusone(recorder, min_queries: int = 2, sql_chars: int = 2000) -> list
     return findings
 
 
-def _unused(load: Load, fix: str, lookup: str, suggestion: str, did: str) -> UnusedEagerFinding:
+def _queryset_code(load: Load) -> str | None:
+    """The queryset as the code wrote it, with its filter and ordering, or None
+    when it holds something this cannot write back."""
+    from ddt_perfpanels.analysis.counts import _filter_call, _Unreadable, where_to_q
+
+    base = _queryset_expr(load)
+    query = load.query
+    if query is None:
+        return base
+    if (
+        load.custom_iterable
+        or query.annotations
+        or query.distinct
+        or query.extra
+        or query.combinator
+        or query.deferred_loading != (frozenset(), True)
+    ):
+        return None
+    relation = load.relation
+    if relation is not None:
+        # A related manager: its own filter is the relation; the code's filters ride along.
+        text = base + "".join(render_call(m, a, k) for m, a, k in relation.filters)
+    else:
+        try:
+            text = base + _filter_call(where_to_q(query, query.where))
+        except _Unreadable:
+            return None
+    if query.order_by:
+        text += f".order_by({quoted([str(o) for o in query.order_by])})"
+    return text
+
+
+def _slice_code(load: Load) -> str:
+    query = load.query
+    if query is None or not (query.low_mark or query.high_mark is not None):
+        return ""
+    high = "" if query.high_mark is None else query.high_mark
+    return f"[{query.low_mark or ''}:{high}]"
+
+
+def _eager_site(load: Load, path: str) -> tuple[str, str] | None:
+    """Where the lookup covering ``path`` was added, when it was added in the capture."""
+    for lookup, value in (load.eager_sites or {}).items():
+        if lookup == path or lookup.startswith(path + "__") or path.startswith(lookup + "__"):
+            return value
+    return None
+
+
+def _uncertainty(load: Load, added: tuple[str, str] | None) -> str:
+    """Why removing the lookup might add queries elsewhere ("" when it cannot)."""
+    if added is None:
+        return (
+            "it was added before this request (a class attribute or a module-level "
+            "queryset), so other requests may read it"
+        )
+    site, owner = added
+    if owner == "shared":
+        return (
+            f"it is added by a manager or queryset method ({site}) that every caller "
+            "shares: other pages may read it"
+        )
+    if owner == "library":
+        return f"it is added by a package's code ({site})"
+    if load.custom_iterable:
+        return "the rows come from a custom iterable that builds them with queries of its own"
+    return ""
+
+
+def _unused(
+    load: Load, fix: str, lookup: str, code: str | None, did: str
+) -> UnusedEagerFinding:
+    added = _eager_site(load, lookup)
+    reason = _uncertainty(load, added)
+    where = f" at {added[0]}" if added and added[0] else ""
+    if reason:
+        message = (
+            f'{fix}("{lookup}") {did} that nothing read in this request, but {reason}. '
+            "Check the other readers before removing it."
+        )
+    else:
+        message = f'Unused eager loading: {fix}("{lookup}") {did} that nothing read. '
+        message += f"Remove it{where}" + (f": {code}" if code else ".")
     return UnusedEagerFinding(
         model=load.model,
         fix=fix,
         lookup=lookup,
-        suggestion=suggestion,
+        suggestion=code or "",
         origin=_origin(load),
-        message=(
-            f'Unused eager loading: {fix}("{lookup}") {did} that nothing read. '
-            f"Remove it: {suggestion}"
-        ),
+        message=message,
+        certain=not reason,
+        reason=reason,
+        added_at=added[0] if added else "",
     )
 
 
+def _eager_lookups(load: Load, used: set[tuple[int, str]]):
+    """(fix, lookup, read, the queryset without it) for each eager lookup of a load."""
+    code, tail = _queryset_code(load), _slice_code(load)
+    select, prefetch = _existing_eager(load)
+
+    def read(path: str) -> bool:
+        return (load.root.id, f"{load.path}__{path}" if load.path else path) in used
+
+    def kept(path: str) -> list[str]:
+        """The deepest proper prefix of the lookup whose objects were read:
+        select_related("author") for an unused "author__publisher" whose author was."""
+        parts = path.split("__")
+        for i in range(len(parts) - 1, 0, -1):
+            if read("__".join(parts[:i])):
+                return ["__".join(parts[:i])]
+        return []
+
+    for path in select:
+        remaining = [p for p in select if p != path] + kept(path)
+        without = code and _render_eager(code, remaining, prefetch, False) + tail
+        yield "select_related", path, read(path), without
+    for through, to_attr in load.prefetch:
+        if to_attr:
+            continue  # a to_attr list is read as a plain attribute: not observable
+        deeper = any(read(other) for other, _ in load.prefetch if other.startswith(through + "__"))
+        remaining = [p for p in prefetch if p != through] + kept(through)
+        without = code and _render_eager(code, select, remaining, False) + tail
+        yield "prefetch_related", through, read(through) or deeper, without
+
+
+_DID = {"select_related": "joined a table", "prefetch_related": "ran a query for rows"}
+
+
 def find_unused_eager(recorder) -> list[UnusedEagerFinding]:
-    findings = []
-    used = recorder.used_eager
+    """Eager lookups whose objects nothing read, once per queryset (its model,
+    lookup and origin), and none that any evaluation of that queryset read."""
+    found: dict[tuple, UnusedEagerFinding | None] = {}
     for load in recorder.loads:
         if load.rows == 0 or load.via in ("select_related", "prefetch", "support"):
             continue
         if not load.select_related and not load.prefetch:
             continue
-        base = _queryset_expr(load)
-        select, prefetch = _existing_eager(load)
-
-        def absolute(path: str, load: Load = load) -> str:
-            return f"{load.path}__{path}" if load.path else path
-
-        def read_prefix(path: str, load: Load = load) -> str:
-            """The deepest proper prefix of the lookup whose objects were read."""
-            parts = path.split("__")
-            for i in range(len(parts) - 1, 0, -1):
-                prefix = "__".join(parts[:i])
-                if (load.root.id, absolute(prefix)) in used:
-                    return prefix
-            return ""
-
-        for path in select:
-            if (load.root.id, absolute(path)) in used:
-                continue
-            # Keep the deepest prefix that was read: select_related("author") for
-            # an unused "author__publisher" whose author was read.
-            kept = read_prefix(path)
-            remaining = [p for p in select if p != path] + ([kept] if kept else [])
-            suggestion = _render_eager(base, remaining, prefetch, False)
-            findings.append(_unused(load, "select_related", path, suggestion, "joined a table"))
-        for through, to_attr in load.prefetch:
-            if to_attr:
-                continue  # a to_attr list is read as a plain attribute: not observable
-            if (load.root.id, absolute(through)) in used:
-                continue
-            if any(
-                (load.root.id, absolute(other)) in used
-                for other, _ in load.prefetch
-                if other.startswith(through + "__")
-            ):
-                continue
-            kept = read_prefix(through)
-            remaining = [p for p in prefetch if p != through] + ([kept] if kept else [])
-            suggestion = _render_eager(base, select, remaining, False)
-            findings.append(
-                _unused(load, "prefetch_related", through, suggestion, "ran a query for rows")
-            )
-    return findings
+        site = load.first_query.site_key if load.first_query is not None else None
+        for fix, lookup, was_read, without in _eager_lookups(load, recorder.used_eager):
+            key = (load.model, fix, lookup, site)
+            if was_read:
+                found[key] = None  # one evaluation of this queryset needed it
+            elif key not in found:
+                found[key] = _unused(load, fix, lookup, without, _DID[fix])
+    return [finding for finding in found.values() if finding is not None]

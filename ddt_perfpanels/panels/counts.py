@@ -166,20 +166,35 @@ def _source_line(finding: dict[str, Any]) -> str:
     return source_line(frames[0][0], frames[0][1]) if frames else ""
 
 
+def _len_arguments(line: str) -> set[str]:
+    """What the line passes to ``len()``: ``len(Page.objects.filter(x=1))``."""
+    found = set()
+    for match in re.finditer(r"(?<![\w.])len\(", line):
+        depth, start = 1, match.end()
+        for index in range(start, len(line)):
+            depth += {"(": 1, ")": -1}.get(line[index], 0)
+            if depth == 0:
+                found.add(line[start:index].strip())
+                break
+    return found
+
+
 def name_the_variable(finding: dict[str, Any]) -> None:
     """Replace the guessed variable (``books``) with the one on the line of code,
     when the line names exactly one."""
     guess = finding.get("variable")
-    pattern = _CODE_PATTERNS.get((finding.get("kind"), bool(finding.get("template"))))
-    if not guess or pattern is None:
+    kind, in_template = finding.get("kind"), bool(finding.get("template"))
+    pattern = _CODE_PATTERNS.get((kind, in_template))
+    if not guess or (pattern is None and kind != "len_for_count"):
         return
-    names = set(pattern.findall(_source_line(finding)))
-    if len(names) != 1:
+    line = _source_line(finding)
+    names = set(pattern.findall(line)) if pattern is not None else _len_arguments(line)
+    if len(names) != 1 or not all(names):
         return
     name = names.pop()
     word = re.compile(rf"(?<![\w.]){re.escape(guess)}(?![\w])")
     for key in ("suggestion", "message"):
-        finding[key] = word.sub(name, finding.get(key) or "")
+        finding[key] = word.sub(lambda _m: name, finding.get(key) or "")
     finding["variable"] = name
 
 

@@ -90,7 +90,18 @@ class PrefetchCause:
 class Op:
     """A queryset operation that runs its own query: count, exists, aggregate, get..."""
 
-    __slots__ = ("id", "kind", "model", "relation", "query", "kwargs_keys", "origin_load")
+    __slots__ = (
+        "id",
+        "kind",
+        "model",
+        "relation",
+        "query",
+        "kwargs_keys",
+        "origin_load",
+        "inputs",
+        "result_pk",
+        "method",
+    )
 
     def __init__(self, kind, model, relation, query, kwargs_keys=()):
         self.id = next(_ids)
@@ -100,6 +111,14 @@ class Op:
         self.query = query  # django.db.models.sql.Query, for the analysis to read
         self.kwargs_keys: tuple[str, ...] = kwargs_keys
         self.origin_load: Load | None = relation.owner if relation is not None else None
+        # get(): the loads of the instances and the plain values it was given,
+        # and the pk it returned: a walk where each get() starts from the row the
+        # previous one returned (a tree, URL path segments) is not a loop.
+        self.inputs: tuple[frozenset, frozenset] = (frozenset(), frozenset())
+        self.result_pk: Any = None
+        # count()/exists() run by a method of a row: (load of the row, id of the
+        # row, "Model.method", file, line).
+        self.method: tuple | None = None
 
 
 # model class -> (label, class name, default manager name), computed once.
@@ -148,6 +167,9 @@ class Load:
         "children",
         "qs_id",
         "get_keys",
+        "get_op",
+        "custom_iterable",
+        "eager_sites",
     )
 
     def __init__(self, model_cls, parent=None, segment="", kind="", via="root", owner_key=0):
@@ -177,6 +199,12 @@ class Load:
         self.children: dict[str, Load] = {}
         self.qs_id = 0
         self.get_keys: tuple[str, ...] = ()
+        self.get_op: Op | None = None
+        # The queryset's _iterable_class is not Django's ModelIterable (a CMS's
+        # "specific" iterable): select_related does not reach the rows it yields.
+        self.custom_iterable = False
+        # {lookup: (site, owner)} for the eager lookups added inside the capture.
+        self.eager_sites: dict[str, tuple[str, str]] | None = None
 
     def eager_child(self, name: str, model_cls, via: str) -> Load:
         child = self.children.get(name)
@@ -211,6 +239,7 @@ class QueryRecord:
         "template",
         "cause",
         "error",
+        "library",
     )
 
     def __init__(self, index, sql, params, many, alias, vendor, duration_ms, frames, template):
@@ -225,6 +254,8 @@ class QueryRecord:
         self.template = template
         self.cause: Any = None
         self.error: str | None = None
+        # Library frames below the first application frame (file, line, qualname).
+        self.library: list = []
 
     @property
     def stack(self) -> list[str]:
@@ -236,7 +267,13 @@ class QueryRecord:
     def site(self) -> str:
         from ddt_perfpanels.recording.stack import format_site
 
-        return format_site(self.frames, self.template)
+        return format_site(self.frames, self.template, self.library)
+
+    @property
+    def site_key(self) -> tuple:
+        from ddt_perfpanels.recording.stack import site_key
+
+        return site_key(self.frames, self.template, self.library)
 
     def __repr__(self) -> str:
         return f"<QueryRecord {self.index} {self.sql[:60]!r}>"
@@ -286,9 +323,9 @@ class Recorder:
         entry = self.tags.get(id(instance))
         return entry[1] if entry is not None else None
 
-    def tag(self, obj: Any, load: Load) -> None:
+    def tag(self, obj: Any, load: Load, adopt: bool = False) -> None:
         tags = self.tags
-        if id(obj) not in tags:
+        if adopt or id(obj) not in tags:
             tags[id(obj)] = (obj, load)
         if load.select_related:
             self._tag_select_related(obj, load, 0)

@@ -53,12 +53,13 @@ def _record(recorder, sql, params, many, context_, duration, error) -> None:
         # table instead of by its frames.
         if _TOOLBAR_TABLE in sql:
             return
-        frames, template = [], None
+        frames, template, library = [], None, []
     else:
         # Skip this function and record_query.
         toolbar_storage = [False]
+        library: list = []
         frames, template = capture_stack(
-            recorder.stack_depth, skip=2, toolbar_storage=toolbar_storage
+            recorder.stack_depth, skip=2, toolbar_storage=toolbar_storage, library=library
         )
         if toolbar_storage[0]:
             return
@@ -76,6 +77,7 @@ def _record(recorder, sql, params, many, context_, duration, error) -> None:
         frames,
         template,
     )
+    record.library = library
     cause = context._cause.get()
     record.cause = cause
     if error is not None:

@@ -10,6 +10,7 @@ thread or task is not capturing (or captures light: ``capture(light=True)``).
 
 from __future__ import annotations
 
+import sys
 import weakref
 from typing import Any
 
@@ -31,6 +32,10 @@ from ddt_perfpanels.recording.context import (
 # hints are copied to every clone of a queryset, which is what we need; routers
 # receive them as ``**hints`` and ignore keys they do not know.
 HINT = "ddt_perfpanels_relation"
+# Where each select_related/prefetch_related lookup was added, when it was added
+# inside a capture: {lookup: (site, owner)}, owner "app", "shared" (a manager's
+# or queryset's own method: every caller gets it) or "library".
+EAGER_HINT = "ddt_perfpanels_eager"
 
 _originals: dict[tuple[Any, str], Any] = {}
 
@@ -61,7 +66,12 @@ def _begin_load(recorder, qs) -> Load:
         if isinstance(cause, Op) and cause.kind == "get":
             load.op = "get"
             load.get_keys = cause.kwargs_keys
+            load.get_op = cause
     load.qs_id = id(qs)
+    if qs._hints:
+        load.eager_sites = qs._hints.get(EAGER_HINT)
+    if qs._iterable_class.__module__ != _DJANGO_ITERABLES:
+        load.custom_iterable = True
     query = qs.query
     load.query = query
     if query.select_related:
@@ -93,6 +103,25 @@ def _fetch_all(self):
         _cause.reset(token)
     if self._result_cache is not None:
         load.rows = len(self._result_cache)
+        if load.custom_iterable:
+            _adopt_rows(recorder, load, self._result_cache)
+
+
+_DJANGO_ITERABLES = "django.db.models.query"
+
+
+def _adopt_rows(recorder, load: Load, rows) -> None:
+    """The rows a custom iterable yielded belong to its queryset, whichever
+    queries built them (one per content type, say): per-row work on them is one
+    loop over one queryset."""
+    from django.db.models import Model
+
+    try:
+        for row in rows:
+            if isinstance(row, Model):
+                recorder.tag(row, load, adopt=True)
+    except Exception as exc:
+        recorder.internal_error("following a custom iterable", exc)
 
 
 def _iterator(self, use_chunked_fetch, chunk_size):
@@ -114,6 +143,8 @@ def _iterator(self, use_chunked_fetch, chunk_size):
         finally:
             _cause.reset(token)
         load.rows += 1
+        if load.custom_iterable:
+            _adopt_rows(recorder, load, (row,))
         yield row
 
 
@@ -167,18 +198,128 @@ def _make_op(name: str):
         ):
             # Django's own work: a descriptor's .get() of the related row, a prefetch.
             return original(self, *args, **kwargs)
+        if self._result_cache is not None and name in ("count", "exists"):
+            # Answered from rows fetched by len()/bool(): those rows are read again.
+            use = _pending_use(recorder, self)
+            if use is not None:
+                use.reads += 1
         try:
             keys = tuple(kwargs) if name == "get" else ()
             op = Op(name, self.model._meta.label, _relation_in_effect(self), self.query, keys)
+            if name == "get":
+                op.inputs = _get_inputs(recorder, op, kwargs)
+            elif name in ("count", "exists") and op.relation is None:
+                op.method = _row_method(recorder)
             recorder.ops.append(op)
         except Exception as exc:
             recorder.internal_error(f"recording {name}()", exc)
             return original(self, *args, **kwargs)
         token = _cause.set(op)
         try:
-            return original(self, *args, **kwargs)
+            result = original(self, *args, **kwargs)
         finally:
             _cause.reset(token)
+        if name == "get":
+            op.result_pk = getattr(result, "pk", None)
+        return result
+
+    wrapper.__name__ = name
+    return wrapper
+
+
+def _get_inputs(recorder, op: Op, kwargs: dict) -> tuple[frozenset, frozenset]:
+    """The loads of the rows a get() starts from, and its plain values."""
+    from django.db.models import Model
+
+    loads, values = set(), set()
+    if op.relation is not None and op.relation.owner is not None:
+        loads.add(op.relation.owner.id)
+    for value in kwargs.values():
+        if isinstance(value, Model):
+            owner = _owner(recorder, value)
+            if owner is not None:
+                loads.add(owner.id)
+        elif isinstance(value, (int, str)):
+            values.add(value)
+    return frozenset(loads), frozenset(values)
+
+
+_METHOD_DEPTH = 8
+
+
+def _row_method(recorder) -> tuple | None:
+    """The method of a row loaded in this capture that runs this query
+    (``page.is_locked()`` running an ``.exists()``), when one does."""
+    from django.db.models import Model
+
+    from ddt_perfpanels.recording.stack import is_app_file, is_library_file
+
+    frame = sys._getframe(2)
+    for _ in range(_METHOD_DEPTH):
+        if frame is None:
+            return None
+        code = frame.f_code
+        if code.co_argcount and code.co_varnames[0] == "self":
+            filename = code.co_filename
+            if is_app_file(filename) or is_library_file(filename):
+                row = frame.f_locals.get("self")
+                if isinstance(row, Model):
+                    entry = recorder.tags.get(id(row))
+                    if entry is None:
+                        return None
+                    qualname = getattr(code, "co_qualname", code.co_name)
+                    return (entry[1], id(row), qualname, filename, code.co_firstlineno)
+        frame = frame.f_back
+    return None
+
+
+def _eager_owner(frame) -> str:
+    """Who added the lookup: the first frame of code with a site of its own
+    (Django's manager proxies are skipped)."""
+    from django.db.models.manager import BaseManager
+
+    from ddt_perfpanels.recording.stack import is_app_file, is_library_file
+
+    while frame is not None:
+        code = frame.f_code
+        filename = code.co_filename
+        app = is_app_file(filename)
+        if app or is_library_file(filename):
+            if code.co_argcount and code.co_varnames[0] == "self":
+                if isinstance(frame.f_locals.get("self"), (BaseManager, QuerySet)):
+                    return "shared"
+            return "app" if app else "library"
+        frame = frame.f_back
+    return "library"
+
+
+def _make_eager(name: str):
+    """select_related / prefetch_related: remember where each lookup was added,
+    so that advice to remove one names that line, and only when it is the
+    application's own (not a manager every caller shares, not a package's)."""
+
+    def wrapper(self, *lookups):
+        qs = _originals[QuerySet, name](self, *lookups)
+        recorder = _orm_active.get()
+        if recorder is None or not lookups or lookups == (None,):
+            return qs
+        try:
+            from ddt_perfpanels.recording.stack import capture_stack, format_site
+
+            library: list = []
+            frames, _template = capture_stack(1, skip=1, library=library)
+            site = format_site(frames, None, library)
+            owner = _eager_owner(sys._getframe(1))
+            names = [
+                lookup if isinstance(lookup, str) else lookup.prefetch_through
+                for lookup in lookups
+            ]
+            sites = dict(qs._hints.get(EAGER_HINT) or {})
+            sites.update(dict.fromkeys(names, (site, owner)))
+            qs._hints = {**qs._hints, EAGER_HINT: sites}
+        except Exception as exc:
+            recorder.internal_error(f"recording {name}()", exc)
+        return qs
 
     wrapper.__name__ = name
     return wrapper
@@ -213,6 +354,8 @@ def _forward_get(self, instance, cls=None):
         value = original(self, instance, cls)
         if value is not None:
             recorder.note_read(value)
+        else:
+            recorder.note_prefetched_read(_owner(recorder, instance), field.name)
         return value
     # The hottest hook (every lazy foreign key): _lazy() inlined.
     entry = recorder.tags.get(id(instance))
@@ -239,6 +382,12 @@ def _reverse_one_get(self, instance, cls=None):
         value = self.related.get_cached_value(instance)
         if value is not None:
             recorder.note_read(value)
+        else:
+            # No row: the read raises DoesNotExist from the cached empty
+            # result, and the join is what answered it.
+            recorder.note_prefetched_read(
+                _owner(recorder, instance), self.related.get_accessor_name()
+            )
         return original(self, instance, cls)
     accessor = self.related.get_accessor_name()
     return _lazy(recorder, instance, accessor, "reverse_o2o", original, self, instance, cls)
@@ -397,11 +546,14 @@ def _prefetch_one_level(instances, prefetcher, lookup, level):
 class FetchUse:
     """One queryset fetched by ``len()`` or ``bool()``, and what happened next."""
 
-    __slots__ = ("load", "len_calls", "used")
+    __slots__ = ("load", "len_calls", "reads", "used")
 
     def __init__(self, load: Load, len_calls: int):
         self.load = load
         self.len_calls = len_calls
+        # len()/bool()/count()/exists() answered from the fetched rows: each one
+        # would be a query of its own if the rows were not fetched.
+        self.reads = 1
         self.used = False
 
 
@@ -457,11 +609,10 @@ def _make_fetching(name: str, len_calls: int):
         if recorder is None or isinstance(_cause.get(), (Op, Relation, PrefetchCause)):
             return original(self)
         if self._result_cache is not None:
-            if len_calls:
-                uses = recorder.extras.get("fetch_uses")
-                entry = uses.pending.get(id(self)) if uses is not None else None
-                if entry is not None and entry[0]() is self:
-                    entry[1].len_calls += 1
+            use = _pending_use(recorder, self)
+            if use is not None:
+                use.len_calls += len_calls
+                use.reads += 1
             return original(self)
         before = len(recorder.loads)
         result = original(self)
@@ -473,6 +624,12 @@ def _make_fetching(name: str, len_calls: int):
 
     wrapper.__name__ = name
     return wrapper
+
+
+def _pending_use(recorder, qs) -> FetchUse | None:
+    uses = recorder.extras.get("fetch_uses")
+    entry = uses.pending.get(id(qs)) if uses is not None else None
+    return entry[1] if entry is not None and entry[0]() is qs else None
 
 
 def _make_using(name: str):
@@ -509,6 +666,8 @@ def _targets() -> list[tuple[Any, str, Any]]:
     ]
     for name in ("count", "exists", "aggregate", "get", "in_bulk", "update", "delete"):
         targets.append((QuerySet, name, _make_op(name)))
+    for name in ("select_related", "prefetch_related"):
+        targets.append((QuerySet, name, _make_eager(name)))
     # Querysets fetched by len()/bool() and whether their rows were used (counts panel).
     targets.append((QuerySet, "__len__", _make_fetching("__len__", 1)))
     targets.append((QuerySet, "__bool__", _make_fetching("__bool__", 0)))

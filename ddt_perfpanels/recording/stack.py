@@ -16,7 +16,13 @@ TemplatePosition = tuple[str, int]
 
 # filename -> True when the frame belongs to the user's application.
 _app_files: dict[str, bool] = {}
+# filename -> True when a frame outside the application is a code site of its own
+# (a library, a contrib app), not the ORM, the template engine or our hooks.
+_library_files: dict[str, bool] = {}
 _hidden_prefixes: tuple[str, ...] | None = None
+_machinery_prefixes: tuple[tuple[str, ...], tuple[str, ...]] | None = None
+# Library frames kept per query (innermost first), below the first application frame.
+LIBRARY_DEPTH = 4
 _render_annotated_code = None
 # Frames of Django's handler that call the view: nothing below them (handler,
 # middleware, server) is the view's stack, so the walk stops there.
@@ -55,10 +61,54 @@ def _compute_hidden_prefixes() -> tuple[str, ...]:
     return tuple(dict.fromkeys(prefixes))
 
 
+def _compute_machinery_prefixes() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Code that runs queries for someone else: the ORM, the template engine,
+    the handler, this package, the toolbar (package directories), and the
+    standard library (a site directory may sit below it: told apart by name)."""
+    packages: list[str] = []
+    django_dir = _module_dir("django")
+    if django_dir:
+        for sub in ("db", "template", "utils", "core", "dispatch", "apps", "conf", "test"):
+            packages.append(os.path.join(django_dir, sub) + os.sep)
+    for name in ("debug_toolbar", "ddt_perfpanels", "asgiref", "sqlparse"):
+        directory = _module_dir(name)
+        if directory:
+            packages.append(directory)
+    paths = sysconfig.get_paths()
+    stdlib = [os.path.abspath(paths[k]) + os.sep for k in ("stdlib", "platstdlib") if paths.get(k)]
+    return tuple(dict.fromkeys(packages)), tuple(dict.fromkeys(stdlib))
+
+
+def _is_site_path(path: str) -> bool:
+    return "site-packages" in path or "dist-packages" in path
+
+
+def is_library_file(filename: str) -> bool:
+    """A frame outside the application that is still a code site of its own:
+    an installed package's code or a contrib app, not the ORM or our hooks."""
+    global _machinery_prefixes
+    result = _library_files.get(filename)
+    if result is None:
+        if _machinery_prefixes is None:
+            _machinery_prefixes = _compute_machinery_prefixes()
+        packages, stdlib = _machinery_prefixes
+        path = os.path.abspath(filename)
+        result = not (
+            filename.startswith("<")
+            or is_app_file(filename)
+            or path.startswith(packages)
+            or (path.startswith(stdlib) and not _is_site_path(path))
+        )
+        _library_files[filename] = result
+    return result
+
+
 def reset_classification() -> None:
-    global _hidden_prefixes
+    global _hidden_prefixes, _machinery_prefixes
     _hidden_prefixes = None
+    _machinery_prefixes = None
     _app_files.clear()
+    _library_files.clear()
 
 
 def _classify(filename: str) -> bool:
@@ -68,7 +118,7 @@ def _classify(filename: str) -> bool:
     if filename.startswith("<"):
         return False
     path = os.path.abspath(filename)
-    if "site-packages" in path or "dist-packages" in path:
+    if _is_site_path(path):
         return False
     return not path.startswith(_hidden_prefixes)
 
@@ -86,7 +136,15 @@ def _template_position(frame: FrameType) -> TemplatePosition | None:
     token = getattr(node, "token", None)
     if origin is None or token is None:
         return None
-    return (str(getattr(origin, "template_name", None) or origin.name), token.lineno)
+    name = str(getattr(origin, "template_name", None) or origin.name)
+    if name not in template_files:
+        template_files[name] = str(origin.name)
+    return (name, token.lineno)
+
+
+# template name -> the file it was loaded from, as seen while rendering: tells a
+# package's templates from the application's.
+template_files: dict[str, str] = {}
 
 
 _toolbar_storage_files: frozenset[str] | None = None
@@ -104,12 +162,19 @@ def _storage_files() -> frozenset[str]:
 
 
 def capture_stack(
-    depth: int, skip: int = 1, *, toolbar_storage: list[bool] | None = None
+    depth: int,
+    skip: int = 1,
+    *,
+    toolbar_storage: list[bool] | None = None,
+    library: list[Frame] | None = None,
 ) -> tuple[list[Frame], TemplatePosition | None]:
     """Application frames, innermost first, and the innermost template position.
 
     With ``toolbar_storage`` (a one-item list), also tell whether the toolbar's
     own storage code is on the stack: its queries are not the application's.
+    With ``library`` (a list), also collect the library frames met before the
+    first application frame (file, line, qualified function name): the code
+    site of a query that a package ran.
     """
     global _render_annotated_code, _view_caller_codes
     if _render_annotated_code is None:
@@ -137,6 +202,13 @@ def capture_stack(
             frames.append((filename, frame.f_lineno, code.co_name))
             if len(frames) >= depth:
                 break
+        elif (
+            library is not None
+            and not frames
+            and len(library) < LIBRARY_DEPTH
+            and is_library_file(filename)
+        ):
+            library.append((filename, frame.f_lineno, getattr(code, "co_qualname", code.co_name)))
         elif code is render_code and template is None:
             template = _template_position(frame)
         elif filename in storage:
@@ -157,11 +229,28 @@ def short_path(filename: str) -> str:
     return filename if relative.startswith("..") else relative
 
 
-def format_site(frames: list[Frame], template: TemplatePosition | None) -> str:
-    """Where a query was issued: the template line when one rendered it, else file:line."""
+def format_site(
+    frames: list[Frame], template: TemplatePosition | None, library: list[Frame] | None = None
+) -> str:
+    """Where a query was issued: the template line when one rendered it, else
+    file:line of the application, else of the innermost library frame."""
     if template is not None:
         return f"{template[0]}:{template[1]}"
     if frames:
         filename, line, _ = frames[0]
         return f"{short_path(filename)}:{line}"
+    if library:
+        filename, line, _ = library[0]
+        return f"{short_path(filename)}:{line}"
     return ""
+
+
+def site_key(frames: list[Frame], template: TemplatePosition | None, library: list[Frame] | None):
+    """One code site: the innermost library frame below the application's (a
+    package's line called from one line of yours is one site, two of its lines
+    are two), the innermost application frame, and the template line."""
+    return (
+        tuple(library[0][:2]) if library else None,
+        tuple(frames[0][:2]) if frames else None,
+        template,
+    )
