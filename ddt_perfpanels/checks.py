@@ -46,20 +46,14 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]:
                     id="ddt_perfpanels.E002",
                 )
             )
-    if not isinstance(user.get("COUNTS_MEASURE_FANOUT", True), bool):
-        errors.append(
-            Error(
-                "DDT_PERFPANELS['COUNTS_MEASURE_FANOUT'] must be True or False.",
-                id="ddt_perfpanels.E002",
+    for key in ("COUNTS_MEASURE_FANOUT", "CACHE_SERVER_STATS", "BUDGET_INCLUDE_THIRD_PARTY"):
+        if not isinstance(user.get(key, DEFAULTS[key]), bool):
+            errors.append(
+                Error(
+                    f"DDT_PERFPANELS[{key!r}] must be True or False.",
+                    id="ddt_perfpanels.E002",
+                )
             )
-        )
-    if not isinstance(user.get("CACHE_SERVER_STATS", True), bool):
-        errors.append(
-            Error(
-                "DDT_PERFPANELS['CACHE_SERVER_STATS'] must be True or False.",
-                id="ddt_perfpanels.E002",
-            )
-        )
     hide = user.get("HIDE_IN_STACKS", ())
     if not isinstance(hide, (list, tuple)) or not all(isinstance(h, str) for h in hide):
         errors.append(

@@ -65,6 +65,10 @@ DEFAULTS: dict[str, Any] = {
     "BUDGET_FULL_CAPTURE_SECONDS": 600,
     # Budgets: days a BudgetViolation is kept (None: until deleted by hand).
     "BUDGET_RETENTION_DAYS": 30,
+    # Budgets: count findings whose queryset a package builds (site-packages, or
+    # outside settings.BASE_DIR) in the nplusone and count_findings metrics. They
+    # are shown apart in the panels, folded, either way.
+    "BUDGET_INCLUDE_THIRD_PARTY": False,
     # Budgets: N+1 clusters and other findings stored with a violation.
     "BUDGET_MAX_FINDINGS": 5,
     # Budgets: every this many recorded violations, delete one batch of expired

@@ -174,8 +174,8 @@ class Report:
             "db_time_ms": round(self.db_time_ms, 3),
         }
         if not self.light:  # LIGHT_UNMEASURED: these need the ORM provenance
-            values["nplusone"] = len(self.nplusone)
-            values["count_findings"] = len(self.counts)
+            values["nplusone"] = len(budgeted(self.nplusone))
+            values["count_findings"] = len(budgeted(self.counts))
         if self._recorder.extras.get("cache") is None:
             # No cache call at all: no report to build for it.
             from ddt_perfpanels.analysis.cache import CACHE_METRICS
@@ -203,6 +203,16 @@ class Report:
         if queries:
             data["queries"] = [query_to_dict(q) for q in self.queries]
         return data
+
+
+def budgeted(findings: list) -> list:
+    """The findings a budget counts: not those whose queryset a package builds,
+    unless BUDGET_INCLUDE_THIRD_PARTY says so."""
+    if get_config()["BUDGET_INCLUDE_THIRD_PARTY"]:
+        return list(findings)
+    from ddt_perfpanels.analysis.thirdparty import is_third_party
+
+    return [f for f in findings if not is_third_party(f)]
 
 
 def query_to_dict(query: QueryRecord) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from django.db.models.sql.where import WhereNode
 
 from ddt_perfpanels.analysis.code import render_q, render_value
 from ddt_perfpanels.analysis.sql import preview
+from ddt_perfpanels.analysis.thirdparty import third_party_label
 from ddt_perfpanels.conf import get_config
 from ddt_perfpanels.recording.context import SINGLE_KINDS, Load, Op, QueryRecord
 
@@ -77,6 +78,8 @@ class CountFinding:
     # distinct_join_count: {"relations": [...], "rows": n, "joined_rows": N or None,
     # "source": "estimate"|"counted"|"", "capped": bool}; filled in by the panel.
     fanout: dict[str, Any] | None = None
+    # When a package's code is involved: analysis.thirdparty.third_party_label().
+    third_party: dict[str, Any] | None = None
     # distinct_join_count: (alias, vendor, sql, params) of one query, so that the
     # join can be measured on demand. Never serialized.
     measure: tuple | None = field(default=None, repr=False, compare=False)
@@ -935,6 +938,7 @@ def _per_row_finding(ctx, group: _RowGroup) -> CountFinding:
 def _from_queries(ctx, kind: str, queries: list[QueryRecord], example=None, **values):
     """A finding about these queries, shown with the first one (or ``example``)."""
     example = example or queries[0]
+    values.setdefault("third_party", third_party_label(None, example))
     return CountFinding(
         kind=kind,
         count=len(queries),
@@ -952,6 +956,11 @@ def _finding(ctx, kind, group, **values) -> CountFinding:
     if group.owner is not None and group.owner.path:
         path = f"{group.owner.path}__{info.query_name}"
     values.setdefault("access_site", group.queries[0].site)
+    root = group.owner.root if group.owner is not None else None
+    values.setdefault(
+        "third_party",
+        third_party_label(root, root.first_query if root else None, group.queries[0]),
+    )
     return _from_queries(ctx, kind, group.queries, field=path, rows=len(group.owners), **values)
 
 
@@ -963,6 +972,61 @@ def _per_row_findings(ctx) -> list[CountFinding]:
         elif len(group.queries) >= ctx.min_queries and len(group.owners) >= 2:
             findings.append(_per_row_finding(ctx, group))
     return findings
+
+
+# -- a row's method that queries ----------------------------------------------------------
+
+
+def _row_method_findings(ctx) -> tuple[list[CountFinding], set[int]]:
+    """``page.is_locked()`` running an ``.exists()`` (not on a related manager)
+    for each row of one queryset: one finding at the method (and its ops)."""
+    from ddt_perfpanels.analysis.sql import FINGERPRINTS
+    from ddt_perfpanels.recording.stack import short_path
+
+    groups: dict[tuple, list[tuple[Op, list[QueryRecord]]]] = {}
+    for op in ctx.recorder.ops:
+        queries = ctx.op_queries.get(op.id)
+        if op.method is None or not queries:
+            continue
+        owner, _row, qualname, filename, line = op.method
+        key = (op.kind, owner.root.id, owner.path, qualname, filename, line)
+        groups.setdefault(key, []).append((op, queries))
+    findings = []
+    reported: set[int] = set()
+    for (kind, _root, _path, qualname, filename, line), entries in groups.items():
+        queries = [q for _op, qs in entries for q in qs]
+        rows = {op.method[1] for op, _qs in entries}
+        shapes = {FINGERPRINTS[q.sql] for q in queries}
+        if len(queries) < ctx.min_queries or len(rows) < 2 or len(shapes) != 1:
+            continue
+        reported.update(op.id for op, _qs in entries)
+        owner = entries[0][0].method[0]
+        root = owner.root
+        per_row = len(queries) / len(rows)
+        times = f" ({per_row:g} per row: it is called more than once for each)" if per_row > 1 else ""
+        where = root.first_query.site if root.first_query is not None else ""
+        message = (
+            f"{qualname}() runs a .{kind}() query for each {owner.model_name} row: "
+            f"{len(queries)} queries for {len(rows)} rows{times}. Compute it for all the rows "
+            f"in one query, as an {'Exists' if kind == 'exists' else 'Count'}() annotation "
+            f"on the queryset{f' evaluated at {where}' if where else ''}, and have the method "
+            "read it when the row has it."
+        )
+        findings.append(
+            _from_queries(
+                ctx,
+                "exists_in_loop" if kind == "exists" else "count_in_loop",
+                queries,
+                model=root.model,
+                field=f"{qualname}()",
+                origin=f"{short_path(filename)}:{line}",
+                access_site=queries[0].site,
+                suggestion="",
+                message=message,
+                rows=len(rows),
+            )
+        )
+    return findings, reported
 
 
 # -- count_then_fetch ----------------------------------------------------------------------
@@ -1571,6 +1635,10 @@ def find_count_findings(recorder) -> list[CountFinding]:
     if fetched:
         findings.extend(fetched[0])
         counted_then_fetched = fetched[1]
+    in_methods = detect("row_method", _row_method_findings)
+    if in_methods:
+        findings.extend(in_methods[0])
+        counted_then_fetched = counted_then_fetched | in_methods[1]
     findings.extend(detect("repeated_count", _repeated_counts, counted_then_fetched))
     findings.extend(detect("distinct_join_count", _distinct_join_findings))
     findings.extend(detect("len_for_count", _len_for_count))

@@ -20,6 +20,7 @@ from ddt_perfpanels.analysis.code import (
     render_call,
 )
 from ddt_perfpanels.analysis.sql import FINGERPRINTS, preview
+from ddt_perfpanels.analysis.thirdparty import third_party_label
 from ddt_perfpanels.recording.context import SINGLE_KINDS, Load, QueryRecord
 
 
@@ -44,6 +45,8 @@ class NPlusOneFinding:
     fetch_peers: str = ""  # the Django 6.1 alternative, when there is one
     # Every fix for the same queryset in one statement, when it has several.
     combined_suggestion: str = ""
+    # When a package's code is involved: analysis.thirdparty.third_party_label().
+    third_party: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -64,6 +67,7 @@ class UnusedEagerFinding:
     certain: bool = True
     reason: str = ""  # why it is only a note
     added_at: str = ""  # file:line of the select_related()/prefetch_related() call
+    third_party: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -268,6 +272,7 @@ def _relation_finding(group: _Group, groups: dict[tuple, _Group], sql_chars: int
         stack=first.stack,
         frames=[list(f) for f in first.frames],
         fetch_peers=peers,
+        third_party=third_party_label(anchor, anchor.first_query, first),
     )
     return finding, fixes, anchor
 
@@ -351,6 +356,7 @@ def _deferred_finding(group: _Group, sql_chars: int) -> NPlusOneFinding:
         stack=first.stack,
         frames=[list(f) for f in first.frames],
         fetch_peers=peers,
+        third_party=third_party_label(root, root.first_query, first),
     )
 
 
@@ -412,6 +418,7 @@ def _get_in_loop_findings(loads: list[Load], min_queries: int, sql_chars: int):
                 rows=len(queries),
                 stack=query.stack,
                 frames=[list(f) for f in query.frames],
+                third_party=third_party_label(first, query, query),
             )
         )
     return findings
@@ -575,6 +582,7 @@ def _unused(
         certain=not reason,
         reason=reason,
         added_at=added[0] if added else "",
+        third_party=third_party_label(load, load.first_query),
     )
 
 

@@ -109,11 +109,15 @@ def _compact(data: dict[str, Any], source: str) -> dict[str, Any]:
 def summarize_findings(report: Any, limit: int) -> tuple[list[dict], list[dict]]:
     """The worst N+1 clusters, and the other findings (counts, cache), each at most
     ``limit`` long, as small JSON dicts with their suggested fix."""
+    from ddt_perfpanels.report import budgeted
+
     # Never by time: clusters of one size swapped places between identical runs.
-    clusters = sorted(report.nplusone, key=lambda f: (-f.count, f.model, f.path or f.lookup))
+    clusters = sorted(
+        budgeted(report.nplusone), key=lambda f: (-f.count, f.model, f.path or f.lookup)
+    )
     nplusone = [_compact(f.to_dict(), "nplusone") for f in clusters[:limit]]
     findings: list[dict] = []
-    for finding in report.counts or []:
+    for finding in budgeted(report.counts or []):
         findings.append(_compact(finding.to_dict(), "counts"))
     cache = report.cache
     for finding in getattr(cache, "findings", None) or []:

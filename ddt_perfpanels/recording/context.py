@@ -170,6 +170,7 @@ class Load:
         "get_op",
         "custom_iterable",
         "eager_sites",
+        "built",
     )
 
     def __init__(self, model_cls, parent=None, segment="", kind="", via="root", owner_key=0):
@@ -205,6 +206,8 @@ class Load:
         self.custom_iterable = False
         # {lookup: (site, owner)} for the eager lookups added inside the capture.
         self.eager_sites: dict[str, tuple[str, str]] | None = None
+        # The library frames that built the queryset, when a package built it.
+        self.built: tuple | None = None
 
     def eager_child(self, name: str, model_cls, via: str) -> Load:
         child = self.children.get(name)

@@ -16,6 +16,7 @@ from typing import Any
 
 from django.db.models import query as query_module
 from django.db.models.fields import related_descriptors as rd
+from django.db.models.manager import BaseManager
 from django.db.models.query import ModelIterable, QuerySet
 from django.db.models.query_utils import DeferredAttribute
 
@@ -36,6 +37,10 @@ HINT = "ddt_perfpanels_relation"
 # inside a capture: {lookup: (site, owner)}, owner "app", "shared" (a manager's
 # or queryset's own method: every caller gets it) or "library".
 EAGER_HINT = "ddt_perfpanels_eager"
+
+# The library frames that built a queryset, when a package's code (not the
+# application's) asked a manager for it: who can change it.
+BUILT_HINT = "ddt_perfpanels_built"
 
 _originals: dict[tuple[Any, str], Any] = {}
 
@@ -70,6 +75,7 @@ def _begin_load(recorder, qs) -> Load:
     load.qs_id = id(qs)
     if qs._hints:
         load.eager_sites = qs._hints.get(EAGER_HINT)
+        load.built = qs._hints.get(BUILT_HINT)
     if qs._iterable_class.__module__ != _DJANGO_ITERABLES:
         load.custom_iterable = True
     query = qs.query
@@ -276,8 +282,6 @@ def _row_method(recorder) -> tuple | None:
 def _eager_owner(frame) -> str:
     """Who added the lookup: the first frame of code with a site of its own
     (Django's manager proxies are skipped)."""
-    from django.db.models.manager import BaseManager
-
     from ddt_perfpanels.recording.stack import is_app_file, is_library_file
 
     while frame is not None:
@@ -323,6 +327,25 @@ def _make_eager(name: str):
 
     wrapper.__name__ = name
     return wrapper
+
+
+def _manager_queryset(self):
+    """``Manager.get_queryset()``: a queryset a package's code builds carries
+    the package's frames (a few, innermost first)."""
+    qs = _originals[BaseManager, "get_queryset"](self)
+    recorder = _orm_active.get()
+    if recorder is None:
+        return qs
+    try:
+        from ddt_perfpanels.recording.stack import capture_stack
+
+        library: list = []
+        frames, _template = capture_stack(1, skip=1, library=library)
+        if library and not frames:
+            qs._hints = {**qs._hints, BUILT_HINT: tuple(library)}
+    except Exception as exc:
+        recorder.internal_error("recording where a queryset was built", exc)
+    return qs
 
 
 # -- relation descriptors --------------------------------------------------------------
@@ -668,6 +691,7 @@ def _targets() -> list[tuple[Any, str, Any]]:
         targets.append((QuerySet, name, _make_op(name)))
     for name in ("select_related", "prefetch_related"):
         targets.append((QuerySet, name, _make_eager(name)))
+    targets.append((BaseManager, "get_queryset", _manager_queryset))
     # Querysets fetched by len()/bool() and whether their rows were used (counts panel).
     targets.append((QuerySet, "__len__", _make_fetching("__len__", 1)))
     targets.append((QuerySet, "__bool__", _make_fetching("__bool__", 0)))
