@@ -5,6 +5,13 @@ tests/conftest.py starts (tests/servers.py) on a free loopback port.
 """
 
 import os
+import sys
+from pathlib import Path
+
+# An "installed" package for the third-party tests: a site directory of its own.
+THIRD_PARTY_SITE = str(Path(__file__).resolve().parent / "thirdparty" / "site-packages")
+if THIRD_PARTY_SITE not in sys.path:
+    sys.path.append(THIRD_PARTY_SITE)
 
 SECRET_KEY = "tests-only"
 DEBUG = True
@@ -24,6 +31,8 @@ INSTALLED_APPS = [
     "debug_toolbar",
     "ddt_perfpanels",
     "tests.testapp",
+    "treecms",
+    "tests.cmssite",
 ]
 
 MIDDLEWARE = [

@@ -12,6 +12,7 @@ urlpatterns = [
     path("books/template/", views.book_list_template, name="book-list-template"),
     path("hostile/", views.hostile, name="hostile"),
     path("cache/", include("tests.cache.urls")),
+    path("cms/", include("tests.cmssite.urls")),
     # Not debug_toolbar_urls(): it returns nothing unless DEBUG is on when this
     # module is first imported, and pytest-django turns DEBUG off.
     path("__debug__/", include("debug_toolbar.urls")),

@@ -8,9 +8,18 @@ import uuid
 from typing import Any
 
 
+class CodeName:
+    """A value the code passed as a variable: rendered as its name."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+
 def render_value(value: Any) -> str:
     from django.db.models import Model, Q
 
+    if isinstance(value, CodeName):
+        return value.text
     if isinstance(value, Q):
         return render_q(value)
     if isinstance(value, Model):

@@ -33,7 +33,7 @@ from django.db.models.sql.where import WhereNode
 
 from ddt_perfpanels.analysis.code import render_q, render_value
 from ddt_perfpanels.analysis.sql import preview
-from ddt_perfpanels.analysis.thirdparty import third_party_label
+from ddt_perfpanels.analysis.thirdparty import method_label, third_party_label
 from ddt_perfpanels.conf import get_config
 from ddt_perfpanels.recording.context import SINGLE_KINDS, Load, Op, QueryRecord
 
@@ -1024,6 +1024,7 @@ def _row_method_findings(ctx) -> tuple[list[CountFinding], set[int]]:
                 suggestion="",
                 message=message,
                 rows=len(rows),
+                third_party=method_label(filename, line, qualname),
             )
         )
     return findings, reported

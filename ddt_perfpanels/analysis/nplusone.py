@@ -217,7 +217,8 @@ def _relation_finding(group: _Group, groups: dict[tuple, _Group], sql_chars: int
     select, prefetch = _existing_eager(anchor)
     select_all = anchor.select_related is True
     model_label = anchor.model
-    base = _queryset_expr(anchor)
+    # The queryset as written, with its filter and ordering, when it can be.
+    base = _queryset_code(anchor) or _queryset_expr(anchor)
 
     relation = leaf.relation
     extra = ""
@@ -237,6 +238,15 @@ def _relation_finding(group: _Group, groups: dict[tuple, _Group], sql_chars: int
     else:
         prefetch = merge_lookups(prefetch, lookup)
     suggestion = _render_eager(base, select, prefetch, select_all and fix == "select_related")
+    suggestion += _slice_code(anchor)
+    if anchor.custom_iterable and not group.filtered:
+        # Its queryset is written as the package wants it (a specific() call):
+        # the fix is what to add to it, not a queryset to paste over it.
+        suggestion = f'.prefetch_related("{lookup}")'
+        extra = (
+            f" (append it to the queryset: its rows come from {anchor.custom_iterable}, "
+            "which select_related does not reach)"
+        )
     if relation is not None and group.filtered:
         added = [prefetch[-1]]
         added_select: list[str] = []
@@ -274,6 +284,12 @@ def _relation_finding(group: _Group, groups: dict[tuple, _Group], sql_chars: int
         fetch_peers=peers,
         third_party=third_party_label(anchor, anchor.first_query, first),
     )
+    override = (finding.third_party or {}).get("override")
+    if override and suggestion.startswith(base):
+        # A package's overridable method builds the queryset: the fix goes in
+        # your subclass's override, on top of what the package returns.
+        finding.suggestion = f"super().{override.rsplit('.', 1)[1]}(){suggestion[len(base):]}"
+        finding.message = finding.message.replace(suggestion, finding.suggestion)
     return finding, fixes, anchor
 
 
@@ -382,6 +398,9 @@ def _get_in_loop_findings(loads: list[Load], min_queries: int, sql_chars: int):
     for (model, _fp, _site_key), group in groups.items():
         if len(group) < min_queries or _is_walk(group):
             continue
+        rows = {load.get_op.result_pk for load in group if load.get_op is not None}
+        if len(rows) < 2:
+            continue  # one row looked up again and again: a repeat, not a loop over rows
         first = group[0]
         query = first.first_query
         assert query is not None
@@ -435,13 +454,16 @@ def _is_walk(group: list[Load]) -> bool:
         op = load.get_op
         if op is None:
             continue
-        if op.inputs[0] & ids or op.inputs[1] & pks:
+        # A step: from a row an earlier get() returned (passed in, or the row
+        # whose method runs it), or from its pk to a row none returned yet (the
+        # same row again is a repeated lookup, not a step).
+        if op.inputs[0] & ids or (op.inputs[1] & pks and op.result_pk not in pks):
             linked += 1
         ids.add(load.id)
         if op.result_pk is not None:
             pks.add(op.result_pk)
-    # Every get() after the first one: a loop that meets a row twice is not a walk.
-    if linked and linked >= len(group) - 1:
+    # Most get() calls step from an earlier one (a walk may run twice): a walk.
+    if linked and linked * 2 >= len(group):
         return True
     query = group[0].first_query
     seen = set()
@@ -514,12 +536,41 @@ def _queryset_code(load: Load) -> str | None:
         text = base + "".join(render_call(m, a, k) for m, a, k in relation.filters)
     else:
         try:
-            text = base + _filter_call(where_to_q(query, query.where))
+            text = base + _filter_call(_named_values(load, where_to_q(query, query.where)))
         except _Unreadable:
             return None
     if query.order_by:
         text += f".order_by({quoted([str(o) for o in query.order_by])})"
     return text
+
+
+def _named_values(load: Load, q):
+    """The filter with the values the code passed in as variables named as such:
+    ``parent=page`` rather than the runtime ``parent=2``, ``pk=pk``, ``pk__in=ids``."""
+    from django.db.models import Q
+
+    from ddt_perfpanels.analysis.code import CodeName
+
+    model = _model_class(load.model)
+    out = Q()
+    out.connector, out.negated = q.connector, q.negated
+    for child in q.children:
+        if isinstance(child, Q):
+            out.children.append(_named_values(load, child))
+            continue
+        key, value = child
+        name, _, lookup = key.partition("__")
+        if name in ("pk", "id") or (model is not None and name == model._meta.pk.name):
+            value = CodeName("ids" if lookup == "in" else "pk")
+        elif model is not None and not lookup and not isinstance(value, (bool, type(None))):
+            try:
+                field = model._meta.get_field(name)
+            except Exception:
+                field = None
+            if field is not None and field.is_relation and field.related_model is not None:
+                value = CodeName(field.related_model.__name__.lower())
+        out.children.append((key, value))
+    return out
 
 
 def _slice_code(load: Load) -> str:

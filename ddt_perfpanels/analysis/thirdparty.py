@@ -18,8 +18,9 @@ from typing import Any
 
 # Top-level modules that are the framework: their code is not "a package's".
 FRAMEWORK = frozenset({"django", "debug_toolbar", "ddt_perfpanels", "asgiref"})
-# A method a subclass can override to change the queryset a package builds.
-_OVERRIDABLE_PREFIXES = ("get_",)
+# Methods a subclass overrides to change the queryset a package builds (views,
+# viewsets, admin classes): the fix can be made from the application's side.
+OVERRIDABLE = frozenset({"get_queryset", "get_object", "get_context_data"})
 
 
 @cache
@@ -99,9 +100,8 @@ def _frame_package(frames) -> tuple[str, str, str] | None:
 def _override(frames) -> str:
     """'Class.get_queryset' when a package's overridable method built the queryset."""
     for filename, _line, function in frames or ():
-        if package_of(filename) and "." in function:
-            method = function.rsplit(".", 1)[1]
-            if method.startswith(_OVERRIDABLE_PREFIXES) and "<locals>" not in function:
+        if package_of(filename) and "." in function and "<locals>" not in function:
+            if function.rsplit(".", 1)[1] in OVERRIDABLE:
                 return function
     return ""
 
@@ -147,11 +147,12 @@ def third_party_label(load: Any, origin: Any, access: Any = None) -> dict[str, A
             ),
         }
     package, where, _function = in_package
-    override = _override(built) or _override(origin.library if origin is not None else ())
+    override = _override(built)
     if override:
         how = (
-            f"Fix it from your side: override {override}() in a subclass and return "
-            "the fixed queryset (or use a setting of the package, if it has one)."
+            f"Fixable from your side: subclass it and override {override}() to return "
+            f"super().{override.rsplit('.', 1)[1]}() with the fix added (or use a setting "
+            f"of {package}'s, if it has one)."
         )
     else:
         how = (
@@ -163,7 +164,27 @@ def third_party_label(load: Any, origin: Any, access: Any = None) -> dict[str, A
         "site": where,
         "owner": "package",
         "fixable": bool(override),
+        "override": override,
         "how": how,
+    }
+
+
+def method_label(filename: str, line: int, qualname: str) -> dict[str, Any] | None:
+    """A package's model method that queries, called per row by the application:
+    the loop is yours to change."""
+    found = package_of(filename)
+    if found is None:
+        return None
+    return {
+        "package": found[0],
+        "site": f"{found[1]}:{line}",
+        "owner": "yours",
+        "fixable": True,
+        "how": (
+            f"{qualname}() is {found[0]}'s, but the loop over the rows is yours: compute "
+            "the answer for all the rows in one query and read it instead of calling the "
+            "method per row."
+        ),
     }
 
 

@@ -203,7 +203,7 @@ class Load:
         self.get_op: Op | None = None
         # The queryset's _iterable_class is not Django's ModelIterable (a CMS's
         # "specific" iterable): select_related does not reach the rows it yields.
-        self.custom_iterable = False
+        self.custom_iterable = ""  # the class name
         # {lookup: (site, owner)} for the eager lookups added inside the capture.
         self.eager_sites: dict[str, tuple[str, str]] | None = None
         # The library frames that built the queryset, when a package built it.

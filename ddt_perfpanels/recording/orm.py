@@ -76,8 +76,9 @@ def _begin_load(recorder, qs) -> Load:
     if qs._hints:
         load.eager_sites = qs._hints.get(EAGER_HINT)
         load.built = qs._hints.get(BUILT_HINT)
-    if qs._iterable_class.__module__ != _DJANGO_ITERABLES:
-        load.custom_iterable = True
+    iterable = qs._iterable_class
+    if iterable.__module__ != _DJANGO_ITERABLES:
+        load.custom_iterable = iterable.__name__
     query = qs.query
     load.query = query
     if query.select_related:
@@ -103,6 +104,7 @@ def _fetch_all(self):
         recorder.internal_error("starting a load", exc)
         return _originals[QuerySet, "_fetch_all"](self)
     token = _cause.set(load)
+    before = len(recorder.queries)
     try:
         _originals[QuerySet, "_fetch_all"](self)
     finally:
@@ -111,6 +113,9 @@ def _fetch_all(self):
         load.rows = len(self._result_cache)
         if load.custom_iterable:
             _adopt_rows(recorder, load, self._result_cache)
+            if load.first_query is None and len(recorder.queries) > before:
+                # Its queries ran as other querysets': the first one says where.
+                load.first_query = recorder.queries[before]
 
 
 _DJANGO_ITERABLES = "django.db.models.query"
@@ -213,7 +218,7 @@ def _make_op(name: str):
             keys = tuple(kwargs) if name == "get" else ()
             op = Op(name, self.model._meta.label, _relation_in_effect(self), self.query, keys)
             if name == "get":
-                op.inputs = _get_inputs(recorder, op, kwargs)
+                op.inputs = _get_inputs(recorder, op, kwargs, _row_method(recorder))
             elif name in ("count", "exists") and op.relation is None:
                 op.method = _row_method(recorder)
             recorder.ops.append(op)
@@ -233,13 +238,16 @@ def _make_op(name: str):
     return wrapper
 
 
-def _get_inputs(recorder, op: Op, kwargs: dict) -> tuple[frozenset, frozenset]:
-    """The loads of the rows a get() starts from, and its plain values."""
+def _get_inputs(recorder, op: Op, kwargs: dict, method) -> tuple[frozenset, frozenset]:
+    """The loads of the rows a get() starts from (its arguments, the related
+    manager's row, the row whose method runs it), and its plain values."""
     from django.db.models import Model
 
     loads, values = set(), set()
     if op.relation is not None and op.relation.owner is not None:
         loads.add(op.relation.owner.id)
+    if method is not None:
+        loads.add(method[0].id)
     for value in kwargs.values():
         if isinstance(value, Model):
             owner = _owner(recorder, value)

@@ -1,0 +1,1 @@
+"""Application code that uses the installed treecms package."""
