@@ -88,7 +88,7 @@ def get_config() -> dict[str, Any]:
 
 @receiver(setting_changed)
 def _reset_config(*, setting: str, **kwargs: Any) -> None:
-    if setting == "DDT_PERFPANELS":
+    if setting in ("DDT_PERFPANELS", "BASE_DIR"):  # BASE_DIR: what is the application's
         get_config.cache_clear()
         from ddt_perfpanels.recording import stack
 

@@ -163,7 +163,7 @@ def _render_eager(base: str, select: list[str], prefetch: list[str], select_all:
     if prefetch:
         parts = [p if p.startswith("Prefetch(") else f'"{p}"' for p in prefetch]
         text += f".prefetch_related({', '.join(parts)})"
-    if text == base:
+    if text == base and not base.endswith((")", "]")):
         text += ".all()"
     return text
 
@@ -681,7 +681,9 @@ def find_unused_eager(recorder) -> list[UnusedEagerFinding]:
             continue
         site = load.first_query.site_key if load.first_query is not None else None
         for fix, lookup, was_read, without in _eager_lookups(load, recorder.used_eager):
-            key = (load.model, fix, lookup, site)
+            # One queryset: where its lookup was added, else where it was evaluated.
+            added = _eager_site(load, lookup)
+            key = (load.model, fix, lookup, added[0] if added else site)
             if was_read:
                 found[key] = None  # one evaluation of this queryset needed it
             elif key not in found:

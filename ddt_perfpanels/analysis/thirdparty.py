@@ -16,6 +16,8 @@ import sysconfig
 from functools import cache
 from typing import Any
 
+from ddt_perfpanels.recording.stack import base_dir, template_files
+
 # Top-level modules that are the framework: their code is not "a package's".
 FRAMEWORK = frozenset({"django", "debug_toolbar", "ddt_perfpanels", "asgiref"})
 # Methods a subclass overrides to change the queryset a package builds (views,
@@ -42,13 +44,6 @@ def _site_dirs() -> tuple[str, ...]:
     return tuple(sorted((os.path.abspath(d) + os.sep for d in dirs), key=len, reverse=True))
 
 
-def _base_dir() -> str | None:
-    from django.conf import settings
-
-    base = getattr(settings, "BASE_DIR", None)
-    return os.path.abspath(str(base)) + os.sep if base else None
-
-
 def _stdlib() -> tuple[str, ...]:
     paths = sysconfig.get_paths()
     return tuple(os.path.abspath(paths[k]) + os.sep for k in ("stdlib", "platstdlib") if k in paths)
@@ -62,7 +57,7 @@ def package_of(filename: str) -> tuple[str, str] | None:
     path = os.path.abspath(filename)
     root = next((d for d in _site_dirs() if path.startswith(d)), None)
     if root is None:
-        base = _base_dir()
+        base = base_dir()
         if base is None or path.startswith(base):
             return None
         if path.startswith(_stdlib()) and "-packages" not in path:
@@ -80,8 +75,6 @@ def package_of(filename: str) -> tuple[str, str] | None:
 
 
 def _template_package(template: Any) -> tuple[str, str] | None:
-    from ddt_perfpanels.recording.stack import template_files
-
     if not template:
         return None
     found = package_of(template_files.get(template[0], ""))

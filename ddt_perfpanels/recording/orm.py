@@ -385,8 +385,6 @@ def _forward_get(self, instance, cls=None):
         value = original(self, instance, cls)
         if value is not None:
             recorder.note_read(value)
-        else:
-            recorder.note_prefetched_read(_owner(recorder, instance), field.name)
         return value
     # The hottest hook (every lazy foreign key): _lazy() inlined.
     entry = recorder.tags.get(id(instance))

@@ -118,9 +118,20 @@ def _classify(filename: str) -> bool:
     if filename.startswith("<"):
         return False
     path = os.path.abspath(filename)
-    if _is_site_path(path):
+    if _is_site_path(path) or path.startswith(_hidden_prefixes):
         return False
-    return not path.startswith(_hidden_prefixes)
+    # A project that says where it lives (settings.BASE_DIR): code outside it
+    # is installed code, a package's (see analysis.thirdparty.package_of).
+    base = base_dir()
+    return base is None or path.startswith(base)
+
+
+def base_dir() -> str | None:
+    """settings.BASE_DIR as a directory prefix, when the project sets it."""
+    from django.conf import settings
+
+    base = getattr(settings, "BASE_DIR", None)
+    return os.path.abspath(str(base)) + os.sep if base else None
 
 
 def is_app_file(filename: str) -> bool:

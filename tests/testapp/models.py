@@ -51,6 +51,10 @@ class Chapter(models.Model):
     book = models.ForeignKey(Book, related_name="chapters", on_delete=models.CASCADE)
     title = models.CharField(max_length=200)
 
+    def __str__(self):
+        # Reads the related row: a form's choice labels do, one per choice.
+        return f"{self.book.title}: {self.title}"
+
 
 class Comment(models.Model):
     content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE)
