@@ -216,7 +216,7 @@ def test_a_package_function_is_fixable_only_upstream(site):
     [finding] = report.nplusone
     assert finding.third_party["package"] == "treecms"
     assert not finding.third_party["fixable"]
-    assert "Only treecms can fix this" in finding.third_party["how"]
+    assert "report it to treecms" in finding.third_party["how"]
     [note] = report.unused_eager
     assert not note.certain and "package" in note.reason
 
@@ -268,3 +268,47 @@ def test_removing_an_unused_eager_load_adds_no_query(site):
         assert len(after.queries) <= len(before.queries)
         assert after.unused_eager == []
         make_site()
+
+
+# -- the panels ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def toolbar_on(settings, site):
+    settings.DEBUG = True
+
+
+def test_package_findings_are_folded_apart_in_the_panel(toolbar_on):
+    from tests.toolbar import panel_content
+
+    client = Client()
+    response = client.get("/cms/pages/")
+    content = panel_content(client, response, "NPlusOnePanel")
+    folded = content.split('<details class="ddtpp-packages">', 1)
+    assert len(folded) == 2  # the group is there, folded by default
+    assert "No N+1 queries in this request" in folded[0]
+    assert "in package treecms" in folded[1] and "fixable from your side" in folded[1]
+    assert "super().get_queryset().select_related(&quot;locked_by&quot;)" in folded[1]
+
+
+def test_uncertain_unused_loads_are_quiet_notes(toolbar_on):
+    from tests.toolbar import panel_content
+
+    client = Client()
+    response = client.get("/cms/site/news/")
+    content = panel_content(client, response, "NPlusOnePanel")
+    assert "AVOID eager loading" not in content
+    assert '<details class="ddtpp-notes">' in content
+    response = client.get("/cms/editors/")
+    content = panel_content(client, response, "NPlusOnePanel")
+    assert "AVOID eager loading" in content
+
+
+def test_a_package_method_per_row_is_labelled_in_the_counts_panel(toolbar_on):
+    from tests.toolbar import panel_content
+
+    client = Client()
+    response = client.get("/cms/overview/")
+    content = panel_content(client, response, "CountsPanel")
+    assert "Page.is_locked()" in content
+    assert "method of package treecms" in content

@@ -147,10 +147,10 @@ def test_the_root_filter_and_ordering_are_kept():
                  .order_by("-title")[:3]]
     )
     [unused] = report.unused_eager
-    assert unused.suggestion == 'Book.objects.filter(published=True).order_by("-title")[:3]'
-    assert run(lambda: [b.title for b in eval(unused.suggestion, {"Book": Book})]).result == (
-        report.result
-    )
+    # The slice stays where it is written (a paginator takes it as often).
+    assert unused.suggestion == 'Book.objects.filter(published=True).order_by("-title")'
+    fixed = run(lambda: [b.title for b in eval(unused.suggestion, {"Book": Book})[:3]])
+    assert fixed.result == report.result
 
 
 def test_one_card_per_queryset():

@@ -217,8 +217,7 @@ def _relation_finding(group: _Group, groups: dict[tuple, _Group], sql_chars: int
     select, prefetch = _existing_eager(anchor)
     select_all = anchor.select_related is True
     model_label = anchor.model
-    # The queryset as written, with its filter and ordering, when it can be.
-    base = _queryset_code(anchor) or _queryset_expr(anchor)
+    base = _queryset_expr(anchor)
 
     relation = leaf.relation
     extra = ""
@@ -238,7 +237,6 @@ def _relation_finding(group: _Group, groups: dict[tuple, _Group], sql_chars: int
     else:
         prefetch = merge_lookups(prefetch, lookup)
     suggestion = _render_eager(base, select, prefetch, select_all and fix == "select_related")
-    suggestion += _slice_code(anchor)
     if anchor.custom_iterable and not group.filtered:
         # Its queryset is written as the package wants it (a specific() call):
         # the fix is what to add to it, not a queryset to paste over it.
@@ -573,14 +571,6 @@ def _named_values(load: Load, q):
     return out
 
 
-def _slice_code(load: Load) -> str:
-    query = load.query
-    if query is None or not (query.low_mark or query.high_mark is not None):
-        return ""
-    high = "" if query.high_mark is None else query.high_mark
-    return f"[{query.low_mark or ''}:{high}]"
-
-
 def _eager_site(load: Load, path: str) -> tuple[str, str] | None:
     """Where the lookup covering ``path`` was added, when it was added in the capture."""
     for lookup, value in (load.eager_sites or {}).items():
@@ -639,7 +629,8 @@ def _unused(
 
 def _eager_lookups(load: Load, used: set[tuple[int, str]]):
     """(fix, lookup, read, the queryset without it) for each eager lookup of a load."""
-    code, tail = _queryset_code(load), _slice_code(load)
+    # A slice is left out: a paginator takes it as often as the code does.
+    code = _queryset_code(load)
     select, prefetch = _existing_eager(load)
 
     def read(path: str) -> bool:
@@ -656,14 +647,14 @@ def _eager_lookups(load: Load, used: set[tuple[int, str]]):
 
     for path in select:
         remaining = [p for p in select if p != path] + kept(path)
-        without = code and _render_eager(code, remaining, prefetch, False) + tail
+        without = code and _render_eager(code, remaining, prefetch, False)
         yield "select_related", path, read(path), without
     for through, to_attr in load.prefetch:
         if to_attr:
             continue  # a to_attr list is read as a plain attribute: not observable
         deeper = any(read(other) for other, _ in load.prefetch if other.startswith(through + "__"))
         remaining = [p for p in prefetch if p != through] + kept(through)
-        without = code and _render_eager(code, select, remaining, False) + tail
+        without = code and _render_eager(code, select, remaining, False)
         yield "prefetch_related", through, read(through) or deeper, without
 
 

@@ -133,9 +133,10 @@ def third_party_label(load: Any, origin: Any, access: Any = None) -> dict[str, A
             "package": package,
             "site": where,
             "owner": "yours",
+            "role": "reads",
             "fixable": True,
             "how": (
-                f"The rows are read by {package} ({where}), but the queryset is yours: "
+                f"the rows are read by {package} ({where}), but the queryset is yours: "
                 "apply the fix where you build it."
             ),
         }
@@ -143,14 +144,14 @@ def third_party_label(load: Any, origin: Any, access: Any = None) -> dict[str, A
     override = _override(built)
     if override:
         how = (
-            f"Fixable from your side: subclass it and override {override}() to return "
+            f"subclass it and override {override}() to return "
             f"super().{override.rsplit('.', 1)[1]}() with the fix added (or use a setting "
             f"of {package}'s, if it has one)."
         )
     else:
         how = (
-            f"Only {package} can fix this (upstream): no code of yours builds this "
-            "queryset. Report it, or replace the call with your own query."
+            f"no code of yours builds this queryset: report it to {package}, or replace "
+            "the call with your own query."
         )
     return {
         "package": package,
@@ -172,6 +173,7 @@ def method_label(filename: str, line: int, qualname: str) -> dict[str, Any] | No
         "package": found[0],
         "site": f"{found[1]}:{line}",
         "owner": "yours",
+        "role": "method",
         "fixable": True,
         "how": (
             f"{qualname}() is {found[0]}'s, but the loop over the rows is yours: compute "

@@ -129,6 +129,12 @@ class PerfPanel(Panel):
         """Read source lines only now, when the panel is opened."""
 
 
+def in_package(finding: dict[str, Any]) -> bool:
+    """A stored finding whose queryset an installed package builds: shown apart,
+    folded (analysis.thirdparty)."""
+    return (finding.get("third_party") or {}).get("owner") == "package"
+
+
 def source_line(filename: str, line: int) -> str:
     return linecache.getline(filename, line).strip()
 

@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from ddt_perfpanels.conf import get_config
-from ddt_perfpanels.panels.base import PerfPanel, with_source
+from ddt_perfpanels.panels.base import PerfPanel, in_package, with_source
 
 logger = logging.getLogger("ddt_perfpanels")
 
@@ -246,6 +246,7 @@ class CountsPanel(PerfPanel):
         findings = stats.get("counts")
         if findings is None:
             return str(_("recording failed")) if stats.get("errors") else ""
+        findings = [f for f in findings if not in_package(f)]
         if not findings:
             return str(_("none"))
         return ngettext("%(n)d finding", "%(n)d findings", len(findings)) % {"n": len(findings)}
@@ -309,7 +310,8 @@ class CountsPanel(PerfPanel):
             finding["css"] = _SEVERITY.get(finding.get("kind", ""), "")
             finding["source_frames"] = with_source(finding.get("frames") or [])
             findings.append(finding)
-        stats["counts"] = findings
+        stats["counts"] = [f for f in findings if not in_package(f)]
+        stats["packages"] = [f for f in findings if in_package(f)]
         stats["errors"] = list(stats.get("errors") or []) + errors
         table = stats.get("table") or []
         stats["per_row_queries"] = sum(row["queries"] for row in table)

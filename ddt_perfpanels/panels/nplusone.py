@@ -5,7 +5,7 @@ from typing import Any
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from ddt_perfpanels.panels.base import PerfPanel, with_source
+from ddt_perfpanels.panels.base import PerfPanel, in_package, with_source
 
 
 class NPlusOnePanel(PerfPanel):
@@ -17,7 +17,7 @@ class NPlusOnePanel(PerfPanel):
     @property
     def nav_subtitle(self) -> str:
         stats = self.get_stats()
-        clusters = stats.get("nplusone", [])
+        clusters = [c for c in stats.get("nplusone", []) if not in_package(c)]
         if stats.get("errors") and not clusters:
             return str(_("recording failed")) if not stats.get("query_count") else ""
         if not clusters:
@@ -44,10 +44,16 @@ class NPlusOnePanel(PerfPanel):
         }
 
     def add_source_lines(self, stats: dict[str, Any]) -> None:
+        clusters = stats.get("nplusone", [])
+        stats["packages"] = [c for c in clusters if in_package(c)]
         stats["nplusone"] = [
             {**cluster, "source_frames": with_source(cluster.get("frames", []))}
-            for cluster in stats.get("nplusone", [])
+            for cluster in clusters
+            if not in_package(cluster)
         ]
+        unused = stats.get("unused_eager", [])
+        stats["unused_eager"] = [u for u in unused if u.get("certain", True)]
+        stats["unused_notes"] = [u for u in unused if not u.get("certain", True)]
         stats["combined"] = list(
             dict.fromkeys(
                 c["combined_suggestion"] for c in stats["nplusone"] if c.get("combined_suggestion")
