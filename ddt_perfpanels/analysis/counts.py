@@ -1003,7 +1003,9 @@ def _row_method_findings(ctx) -> tuple[list[CountFinding], set[int]]:
         owner = entries[0][0].method[0]
         root = owner.root
         per_row = len(queries) / len(rows)
-        times = f" ({per_row:g} per row: it is called more than once for each)" if per_row > 1 else ""
+        times = ""
+        if per_row > 1:
+            times = f" ({per_row:g} per row: it is called more than once for each)"
         where = root.first_query.site if root.first_query is not None else ""
         message = (
             f"{qualname}() runs a .{kind}() query for each {owner.model_name} row: "
