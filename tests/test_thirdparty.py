@@ -214,6 +214,9 @@ def test_a_package_view_with_get_queryset_is_fixable_from_your_side(site):
 def test_a_package_function_is_fixable_only_upstream(site):
     report, _html = get("/cms/site/news/")
     [finding] = report.nplusone
+    # Where, even with no line of the application on the stack: the package's.
+    assert finding.origin.startswith("treecms/page.html:")
+    assert finding.access_site.startswith("treecms/page.html:")
     assert finding.third_party["package"] == "treecms"
     assert not finding.third_party["fixable"]
     assert "report it to treecms" in finding.third_party["how"]

@@ -342,7 +342,9 @@ def _manager_queryset(self):
     the package's frames (a few, innermost first)."""
     qs = _originals[BaseManager, "get_queryset"](self)
     recorder = _orm_active.get()
-    if recorder is None:
+    if recorder is None or hasattr(self, "instance"):
+        # A related manager (author.books): the relation says whose it is, and
+        # a template reads one per row, prefetched or not.
         return qs
     try:
         from ddt_perfpanels.recording.stack import capture_stack
