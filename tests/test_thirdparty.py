@@ -220,6 +220,7 @@ def test_a_package_function_is_fixable_only_upstream(site):
     assert finding.third_party["package"] == "treecms"
     assert not finding.third_party["fixable"]
     assert "report it to treecms" in finding.third_party["how"]
+    assert "The fix, for treecms to make:" in finding.message  # not code for you to paste
     [note] = report.unused_eager
     assert not note.certain and "package" in note.reason
 

@@ -282,13 +282,25 @@ def _relation_finding(group: _Group, groups: dict[tuple, _Group], sql_chars: int
         fetch_peers=peers,
         third_party=third_party_label(anchor, anchor.first_query, first),
     )
-    override = (finding.third_party or {}).get("override")
-    if override and suggestion.startswith(base):
-        # A package's overridable method builds the queryset: the fix goes in
-        # your subclass's override, on top of what the package returns.
-        finding.suggestion = f"super().{override.rsplit('.', 1)[1]}(){suggestion[len(base):]}"
-        finding.message = finding.message.replace(suggestion, finding.suggestion)
+    label = finding.third_party
+    if label and label["owner"] == "package":
+        finding.suggestion = _in_package(suggestion, base, label)
+        if label["override"]:
+            finding.message = finding.message.replace(suggestion, finding.suggestion)
+        else:
+            finding.message = finding.message.replace(
+                "Add to your query:", f"The fix, for {label['package']} to make:"
+            )
     return finding, fixes, anchor
+
+
+def _in_package(code: str, base: str, label: dict[str, Any]) -> str:
+    """The fix of a queryset a package builds: when an overridable method builds
+    it, written for your subclass's override, on top of what the package returns."""
+    override = label.get("override")
+    if override and code.startswith(base):
+        return f"super().{override.rsplit('.', 1)[1]}(){code[len(base):]}"
+    return code
 
 
 def _combine(results) -> None:
@@ -297,8 +309,8 @@ def _combine(results) -> None:
     for finding, fixes, anchor in results:
         by_anchor.setdefault(fixes[0], []).append((finding, fixes, anchor))
     for entries in by_anchor.values():
-        if len(entries) < 2:
-            continue
+        if len(entries) < 2 or entries[0][2].custom_iterable:
+            continue  # a custom iterable's fixes are each a prefetch to append
         anchor = entries[0][2]
         base, select_all = entries[0][1][1], entries[0][1][2]
         select, prefetch = _existing_eager(anchor)
@@ -311,6 +323,9 @@ def _combine(results) -> None:
                 else:
                     prefetch = merge_lookups(prefetch, lookup)
         combined = _render_eager(base, select, prefetch, select_all and not select)
+        label = entries[0][0].third_party
+        if label and label["owner"] == "package":
+            combined = _in_package(combined, base, label)
         for finding, _fixes, _anchor in entries:
             finding.combined_suggestion = combined
 
