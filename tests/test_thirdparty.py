@@ -222,7 +222,8 @@ def test_a_package_function_is_fixable_only_upstream(site):
     assert "report it to treecms" in finding.third_party["how"]
     assert "The fix, for treecms to make:" in finding.message  # not code for you to paste
     [note] = report.unused_eager
-    assert not note.certain and "package" in note.reason
+    assert not note.certain and "outside your application" in note.reason
+    assert "treecms/views.py" in note.reason
 
 
 def test_budgets_leave_package_findings_out_unless_asked(site, settings):

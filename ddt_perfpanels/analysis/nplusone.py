@@ -608,7 +608,8 @@ def _uncertainty(load: Load, added: tuple[str, str] | None) -> str:
             "shares: other pages may read it"
         )
     if owner == "library":
-        return f"it is added by a package's code ({site})"
+        # A package's, or a contrib app's from a setting (list_select_related).
+        return f"it is added by code outside your application ({site})"
     if load.custom_iterable:
         return "the rows come from a custom iterable that builds them with queries of its own"
     return ""
