@@ -291,7 +291,7 @@ def test_package_findings_are_folded_apart_in_the_panel(toolbar_on):
     content = panel_content(client, response, "NPlusOnePanel")
     folded = content.split('<details class="ddtpp-packages">', 1)
     assert len(folded) == 2  # the group is there, folded by default
-    assert "No N+1 queries in this request" in folded[0]
+    assert "No N+1 queries in your application" in folded[0]
     assert "in package treecms" in folded[1] and "fixable from your side" in folded[1]
     assert "super().get_queryset().select_related(&quot;locked_by&quot;)" in folded[1]
 
