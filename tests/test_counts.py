@@ -625,6 +625,13 @@ def test_len_of_a_related_manager_in_a_loop():
     assert {a.pk: a.books_count for a in fixed} == report.result
 
 
+def test_length_twice_in_a_template_is_not_len_for_count():
+    source = "{{ books|length }} books{% if books %}, {{ books|length }} to read{% endif %}"
+    report = run(lambda: render(source, books=Book.objects.all()))
+    assert report.counts == [], [f.message for f in report.counts]
+    assert len(report.queries) == 1
+
+
 # -- count_then_fetch --------------------------------------------------------------------------
 
 
