@@ -197,3 +197,27 @@ def test_notes_are_never_counted():
     books = Book.objects.select_related("author")
     report = run(lambda: [b.title for b in books.all()])
     assert report.unused_eager and "unused_eager" not in report.metrics()
+
+
+def books_with_authors():
+    return Book.objects.select_related("author")
+
+
+def test_a_lookup_added_by_a_helper_is_only_a_note():
+    """The helper returned the queryset: another page may call it and read authors."""
+    report = run(lambda: [b.title for b in books_with_authors()])
+    [note] = report.unused_eager
+    assert not note.certain
+    assert "books_with_authors()" in note.reason
+
+
+class BookList:
+    def get_queryset(self):
+        return Book.objects.select_related("author")
+
+
+def test_a_lookup_added_by_a_view_method_is_advice():
+    report = run(lambda: [b.title for b in BookList().get_queryset()])
+    [unused] = report.unused_eager
+    assert unused.certain
+    assert unused.suggestion == "Book.objects.all()"

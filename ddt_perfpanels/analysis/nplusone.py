@@ -586,7 +586,7 @@ def _named_values(load: Load, q):
     return out
 
 
-def _eager_site(load: Load, path: str) -> tuple[str, str] | None:
+def _eager_site(load: Load, path: str) -> tuple | None:
     """Where the lookup covering ``path`` was added, when it was added in the capture."""
     for lookup, value in (load.eager_sites or {}).items():
         if lookup == path or lookup.startswith(path + "__") or path.startswith(lookup + "__"):
@@ -594,14 +594,21 @@ def _eager_site(load: Load, path: str) -> tuple[str, str] | None:
     return None
 
 
-def _uncertainty(load: Load, added: tuple[str, str] | None) -> str:
+def _uncertainty(load: Load, added: tuple | None) -> str:
     """Why removing the lookup might add queries elsewhere ("" when it cannot)."""
     if added is None:
         return (
             "it was added before this request (a class attribute or a module-level "
             "queryset), so other requests may read it"
         )
-    site, owner = added
+    site, owner, function = added
+    evaluated = load.first_query.frames if load.first_query is not None else ()
+    if owner == "app" and function not in {(f[0], f[2]) for f in evaluated}:
+        # A helper that returned the queryset: other pages may call it too.
+        return (
+            f"it is added in {function[1]}() ({site}), which returned the queryset to "
+            "other code: other callers may read it"
+        )
     if owner == "shared":
         return (
             f"it is added by a manager or queryset method ({site}) that every caller "

@@ -204,8 +204,8 @@ class Load:
         # The queryset's _iterable_class is not Django's ModelIterable (a CMS's
         # "specific" iterable): select_related does not reach the rows it yields.
         self.custom_iterable = ""  # the class name
-        # {lookup: (site, owner)} for the eager lookups added inside the capture.
-        self.eager_sites: dict[str, tuple[str, str]] | None = None
+        # {lookup: (site, owner, function)} for the eager lookups added inside the capture.
+        self.eager_sites: dict[str, tuple] | None = None
         # The library frames that built the queryset, when a package built it.
         self.built: tuple | None = None
 

@@ -34,8 +34,9 @@ from ddt_perfpanels.recording.context import (
 # receive them as ``**hints`` and ignore keys they do not know.
 HINT = "ddt_perfpanels_relation"
 # Where each select_related/prefetch_related lookup was added, when it was added
-# inside a capture: {lookup: (site, owner)}, owner "app", "shared" (a manager's
-# or queryset's own method: every caller gets it) or "library".
+# inside a capture: {lookup: (site, owner, (file, function) or None)}; owner is
+# "app", "method", "shared" (a manager's or queryset's own method: every caller
+# gets it) or "library" (see _eager_owner).
 EAGER_HINT = "ddt_perfpanels_eager"
 
 # The library frames that built a queryset, when a package's code (not the
@@ -287,9 +288,11 @@ def _row_method(recorder) -> tuple | None:
     return None
 
 
-def _eager_owner(frame) -> str:
-    """Who added the lookup: the first frame of code with a site of its own
-    (Django's manager proxies are skipped)."""
+def _eager_owner(frame) -> tuple[str, tuple[str, str] | None]:
+    """Who added the lookup, and in which function: the first frame of code with
+    a site of its own (Django's manager proxies are skipped). "shared": a
+    manager's or queryset's method; "method": another object's (a view's);
+    "app": a function of the application; "library": anyone else's."""
     from ddt_perfpanels.recording.stack import is_app_file, is_library_file
 
     while frame is not None:
@@ -297,12 +300,15 @@ def _eager_owner(frame) -> str:
         filename = code.co_filename
         app = is_app_file(filename)
         if app or is_library_file(filename):
+            if not app:
+                return "library", None
             if code.co_argcount and code.co_varnames[0] == "self":
                 if isinstance(frame.f_locals.get("self"), (BaseManager, QuerySet)):
-                    return "shared"
-            return "app" if app else "library"
+                    return "shared", None
+                return "method", None
+            return "app", (filename, code.co_name)
         frame = frame.f_back
-    return "library"
+    return "library", None
 
 
 def _make_eager(name: str):
@@ -321,13 +327,13 @@ def _make_eager(name: str):
             library: list = []
             frames, _template = capture_stack(1, skip=1, library=library)
             site = format_site(frames, None, library)
-            owner = _eager_owner(sys._getframe(1))
+            owner, function = _eager_owner(sys._getframe(1))
             names = [
                 lookup if isinstance(lookup, str) else lookup.prefetch_through
                 for lookup in lookups
             ]
             sites = dict(qs._hints.get(EAGER_HINT) or {})
-            sites.update(dict.fromkeys(names, (site, owner)))
+            sites.update(dict.fromkeys(names, (site, owner, function)))
             qs._hints = {**qs._hints, EAGER_HINT: sites}
         except Exception as exc:
             recorder.internal_error(f"recording {name}()", exc)
