@@ -115,6 +115,16 @@ def test_a_parent_lookup_per_row_is_an_nplusone_at_one_site(site):
     assert set(parents) == set(ids)
 
 
+@pytest.mark.parametrize("url", URLS)
+def test_every_finding_says_where(site, url):
+    """Never "evaluated at ?": a package's line stands in for the application's."""
+    report, _html = get(url)
+    for finding in report.nplusone:
+        assert finding.origin and finding.access_site, finding.message
+    for finding in report.counts:
+        assert finding.origin, finding.message
+
+
 # -- custom iterables -------------------------------------------------------------------
 
 
