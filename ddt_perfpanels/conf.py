@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -72,9 +74,101 @@ DEFAULTS: dict[str, Any] = {
     # Budgets: N+1 clusters and other findings stored with a violation.
     "BUDGET_MAX_FINDINGS": 5,
     # Budgets: every this many recorded violations, delete one batch of expired
-    # ones (0: only manage.py perfpanels_prune does).
+    # ones (0: only manage.py perfpanels_prune does). Each process also looks
+    # at the oldest row at most once an hour, so retention holds on quiet sites.
     "BUDGET_PRUNE_EVERY": 1000,
+    # Budgets: store the request's own path in BudgetViolation.path. Off by
+    # default: the matched URL pattern is stored ("/reset/<uidb64>/<token>/"),
+    # as paths carry tokens and ids. Never the query string.
+    "BUDGET_STORE_RAW_PATH": False,
+    # Full captures: model instances and ORM operations tracked per capture for
+    # N+1 and counts provenance; past it queries are still counted and timed,
+    # but no longer traced to the ORM (the panels say so). Bounds memory.
+    "MAX_PROVENANCE": 20_000,
 }
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """What a setting accepts: checked by the system checks, and at run time an
+    invalid value falls back to its default instead of failing a request."""
+
+    kind: str  # "int", "number", "bool", "choice", "modules"
+    low: float = 0
+    high: float = 0
+    none: bool = False  # None allowed
+    choices: tuple[str, ...] = ()
+
+    def problem(self, value: Any) -> str | None:
+        """What is wrong with a value, as "must be ...", or None."""
+        if value is None and self.none:
+            return None
+        if self.kind == "bool":
+            return None if isinstance(value, bool) else "must be True or False"
+        if self.kind == "choice":
+            return None if value in self.choices else "must be " + " or ".join(
+                repr(c) for c in self.choices
+            )
+        if self.kind == "modules":
+            ok = isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
+            return None if ok else "must be a list of module names"
+        ok = isinstance(value, int) if self.kind == "int" else isinstance(value, (int, float))
+        what = "an integer" if self.kind == "int" else "a number"
+        expected = f"must be {what} from {self.low:,} to {self.high:,}"
+        if self.none:
+            expected += " (or None)"
+        if not ok or isinstance(value, bool):
+            return expected
+        # Compared exactly: 10**400 is an int no float can hold; nan is never in.
+        if not (self.low <= value <= self.high):
+            return expected
+        return None
+
+
+_COUNT = Bounds("int", 1, 1_000_000)
+SETTINGS: dict[str, Bounds] = {
+    "NPLUSONE_MIN_QUERIES": _COUNT,
+    "STACK_DEPTH": Bounds("int", 1, 200),
+    "HIDE_IN_STACKS": Bounds("modules"),
+    "MAX_QUERIES": Bounds("int", 1, 10_000_000),
+    "SQL_PREVIEW_CHARS": Bounds("int", 1, 1_000_000),
+    "HOOKS_LINGER_SECONDS": Bounds("number", 0, 86_400),
+    "CACHE_LARGE_VALUE_BYTES": Bounds("int", 1, 2**40),
+    "CACHE_REPEATED_GET_MIN": _COUNT,
+    "CACHE_LOOP_MIN_GETS": _COUNT,
+    "CACHE_MAX_CALLS": Bounds("int", 1, 10_000_000),
+    "CACHE_SERVER_STATS": Bounds("bool"),
+    "COUNTS_MIN_QUERIES": _COUNT,
+    "COUNTS_REPEATED_MIN": _COUNT,
+    "COUNTS_MEASURE_FANOUT": Bounds("bool"),
+    "COUNTS_FANOUT_MAX_ROWS": Bounds("int", 1, 10**9),
+    "BUDGET_SAMPLE_RATE": Bounds("number", 0, 1),
+    "BUDGET_CAPTURE": Bounds("choice", choices=("auto", "full")),
+    "BUDGET_FULL_CAPTURE_SECONDS": Bounds("int", 0, 7 * 86_400),
+    "BUDGET_RETENTION_DAYS": Bounds("int", 1, 36_500, none=True),
+    "BUDGET_MAX_FINDINGS": Bounds("int", 0, 100),
+    "BUDGET_PRUNE_EVERY": Bounds("int", 0, 10**9),
+    "BUDGET_STORE_RAW_PATH": Bounds("bool"),
+    "BUDGET_INCLUDE_THIRD_PARTY": Bounds("bool"),
+    "MAX_PROVENANCE": Bounds("int", 1, 10_000_000),
+}
+
+
+def setting_problem(key: str, value: Any) -> str | None:
+    """``"DDT_PERFPANELS['X'] must be ..., got ..."`` for a bad value, else None."""
+    bounds = SETTINGS.get(key)
+    problem = bounds.problem(value) if bounds is not None else None
+    if problem is None:
+        return None
+    return f"DDT_PERFPANELS[{key!r}] {problem}, got {_short_repr(value)}."
+
+
+def _short_repr(value: Any) -> str:
+    try:
+        text = repr(value)
+    except Exception:  # an object whose repr fails: say what it is
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 @cache
@@ -83,6 +177,14 @@ def get_config() -> dict[str, Any]:
     config = dict(DEFAULTS)
     if isinstance(user, dict):
         config.update(user)
+    for key, value in config.items():
+        problem = setting_problem(key, value)
+        if problem is not None:
+            # The system checks report it; a request must never fail on it.
+            logging.getLogger("ddt_perfpanels").warning(
+                "ddt_perfpanels: %s Using the default, %r.", problem, DEFAULTS[key]
+            )
+            config[key] = DEFAULTS[key]
     return config
 
 

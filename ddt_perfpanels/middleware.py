@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 
+from ddt_perfpanels.budgets.redact import redact_words, storable, storable_json
 from ddt_perfpanels.conf import get_config
 
 logger = logging.getLogger("ddt_perfpanels")
@@ -66,7 +68,7 @@ class BudgetMiddleware:
         try:
             await sync_to_async(self._record)(request, response, cap)
         except Exception:  # pragma: no cover - _record catches everything itself
-            logger.exception("ddt_perfpanels could not check the budget of %s", request.path)
+            logger.exception("ddt_perfpanels could not check the budget of %s", _loggable(request.path))
         return response
 
     # -- measuring -----------------------------------------------------------------
@@ -84,7 +86,7 @@ class BudgetMiddleware:
             cap.budget = budget
             return cap
         except Exception:
-            logger.exception("ddt_perfpanels could not start measuring %s", request.path)
+            logger.exception("ddt_perfpanels could not start measuring %s", _loggable(request.path))
             return None
 
     def _wants(self, request: Any) -> Any:
@@ -105,7 +107,10 @@ class BudgetMiddleware:
             match = None
         if match is not None and _is_toolbar_view(match):
             return None
-        return budget_for(match, request.path_info) or None
+        budget = budget_for(match, request.path_info) or None
+        if budget is not None:
+            request._ddt_perfpanels_match = match
+        return budget
 
     def _stop(self, cap: Any) -> None:
         try:
@@ -123,15 +128,26 @@ class BudgetMiddleware:
             budget, report = cap.budget, cap.report
             result = evaluate(report, budget)
             if result.over:
-                if report.light:
-                    _watch(budget.route)
-                record_violation(request, response, result, report)
+                try:
+                    record_violation(request, response, result, report)
+                finally:
+                    if report.light:
+                        _watch(budget.route)
         except Exception:
             logger.exception(
                 "ddt_perfpanels could not record the budget violation of %s %s",
                 request.method,
-                request.path,
+                _loggable(request.path),
             )
+        finally:
+            # The records of a big request go now, not when the response is
+            # garbage collected.
+            cap.report = None
+            cap.budget = None
+        try:
+            _prune_when_due()
+        except Exception:
+            logger.exception("ddt_perfpanels could not prune expired budget violations")
 
 
 # route -> monotonic() until which its requests are recorded in full: a route
@@ -164,7 +180,9 @@ def _watch(route: str) -> None:
         entries = list(_watched.items())  # one step: other threads may be writing
         for key in [k for k, until in entries if until <= now] or [k for k, _ in entries[:100]]:
             _watched.pop(key, None)
-    _watched[route] = now + get_config()["BUDGET_FULL_CAPTURE_SECONDS"]
+    seconds = get_config()["BUDGET_FULL_CAPTURE_SECONDS"]
+    if seconds:
+        _watched[route] = now + seconds
 
 
 def _any_budget() -> bool:
@@ -189,7 +207,76 @@ def _is_toolbar_view(match: Any) -> bool:
 
 
 def _truncate(text: str, length: int) -> str:
+    text = storable(text)
     return text if len(text) <= length else text[: length - 1] + "…"
+
+
+def _loggable(path: str) -> str:
+    """A path for the log: its URL pattern's shape, as stored."""
+    return redact_words(storable(path))[:_MAX_PATH]
+
+
+def stored_path(request: Any, match: Any) -> str:
+    """What ``BudgetViolation.path`` keeps: the matched URL pattern with its
+    placeholders (``/accounts/reset/<uidb64>/<token>/``); for a path no URL
+    matched, the path with its variable parts replaced as in cache keys. The
+    request's own path only with ``BUDGET_STORE_RAW_PATH``. Never the query."""
+    if get_config()["BUDGET_STORE_RAW_PATH"]:
+        return request.path
+    template = url_template(getattr(match, "route", None) or "") if match is not None else None
+    if template is not None:
+        # The script prefix (a site under /app/) is configuration, not a value.
+        prefix = request.path[: len(request.path) - len(request.path_info)]
+        return prefix.rstrip("/") + "/" + template.lstrip("/")
+    return redact_words(request.path_info)
+
+
+def url_template(route: str) -> str | None:
+    """A resolver's route as a path with placeholders: ``path()`` routes as they
+    are, ``re_path()`` ones with ``(?P<name>...)`` as ``<name>``; None for a
+    regex that reads as no plain path."""
+    out: list[str] = []
+    i, n = 0, len(route)
+    while i < n:
+        c = route[i]
+        if c == "\\" and i + 1 < n:
+            escaped = route[i + 1]
+            if escaped in "AZ":
+                i += 2
+                continue
+            if escaped.isalnum():  # \d, \w... outside a group
+                return None
+            out.append(escaped)
+            i += 2
+        elif c == "(":
+            depth, j = 0, i
+            while j < n:
+                if route[j] == "\\":
+                    j += 2
+                    continue
+                depth += {"(": 1, ")": -1}.get(route[j], 0)
+                if depth == 0:
+                    break
+                j += 1
+            group = route[i : j + 1]
+            if j + 1 < n and route[j + 1] in "?*+{":
+                return None
+            named = re.match(r"\(\?P<(\w+)>", group)
+            if named:
+                out.append(f"<{named.group(1)}>")
+            elif group.startswith("(?"):
+                return None
+            else:
+                out.append("<arg>")
+            i = j + 1
+        elif c in "^$":
+            i += 1
+        elif c in ".*+?[]{}|)":
+            return None
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
 
 
 _recorded = 0
@@ -215,12 +302,15 @@ def record_violation(request: Any, response: Any, result: Any, report: Any) -> A
     now = timezone.now()
     alias = router.db_for_write(BudgetViolation)
     with paused(), _unseen_by_toolbar(alias):
-        nplusone, findings = summarize_findings(report, config["BUDGET_MAX_FINDINGS"])
+        nplusone, findings = summarize_findings(
+            report, config["BUDGET_MAX_FINDINGS"], redacted=True
+        )
+        match = getattr(request, "_ddt_perfpanels_match", None)
         with transaction.atomic(using=alias):
             violation = BudgetViolation.objects.using(alias).create(
                 created_at=now,
                 route=route,
-                path=_truncate(request.path, _MAX_PATH),
+                path=_truncate(stored_path(request, match), _MAX_PATH),
                 method=method,
                 status=getattr(response, "status_code", 0) or 0,
                 worst_metric=worst.metric,
@@ -228,9 +318,9 @@ def record_violation(request: Any, response: Any, result: Any, report: Any) -> A
                 over_count=len(result.over),
                 limits=dict(budget.limits),
                 actuals=dict(result.metrics),
-                sources=list(budget.sources),
-                nplusone=nplusone,
-                findings=findings,
+                sources=storable_json(list(budget.sources)),
+                nplusone=storable_json(nplusone),
+                findings=storable_json(findings),
             )
             ViolationMetric.objects.using(alias).bulk_create(
                 [
@@ -281,6 +371,43 @@ def _unseen_by_toolbar(alias: str) -> Iterator[None]:
         connection._djdt_logger = logger
 
 
+# monotonic() of this process's last look at the oldest row (None: not yet).
+_pruned_at: float | None = None
+PRUNE_INTERVAL = 3600.0
+
+
+def _prune_when_due() -> None:
+    """At most once an hour per process (and at its first checked request), look
+    at the oldest violation and delete a batch when it is expired: retention
+    holds without a scheduled ``perfpanels_prune``, however low the traffic."""
+    global _pruned_at
+    config = get_config()
+    if not config["BUDGET_PRUNE_EVERY"] or config["BUDGET_RETENTION_DAYS"] is None:
+        return
+    now = monotonic()
+    with _recorded_lock:
+        if _pruned_at is not None and now - _pruned_at < PRUNE_INTERVAL:
+            return
+        _pruned_at = now
+    from django.db import router
+
+    from ddt_perfpanels.budgets.prune import retention_cutoff
+    from ddt_perfpanels.models import BudgetViolation
+    from ddt_perfpanels.recording.context import paused
+
+    cutoff = retention_cutoff()
+    alias = router.db_for_write(BudgetViolation)
+    with paused(), _unseen_by_toolbar(alias):
+        oldest = (
+            BudgetViolation.objects.using(alias)
+            .order_by("created_at")
+            .values_list("created_at", flat=True)
+            .first()
+        )
+    if oldest is not None and cutoff is not None and oldest < cutoff:
+        _prune_some(alias)
+
+
 def _prune_some(alias: str) -> None:
     """One bounded batch of expired rows, now and then, so the table stays bounded
     even without a scheduled ``perfpanels_prune``."""
@@ -288,4 +415,5 @@ def _prune_some(alias: str) -> None:
 
     cutoff = retention_cutoff()
     if cutoff is not None:
-        prune(cutoff, batch_size=1000, max_batches=1, using=alias)
+        with _unseen_by_toolbar(alias):
+            prune(cutoff, batch_size=1000, max_batches=1, using=alias)

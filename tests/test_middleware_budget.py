@@ -184,7 +184,7 @@ def test_unresolved_path_and_unnamed_route(settings):
     client.get("/items/7/")
     client.get("/nowhere/at/all/")
     routes = dict(BudgetViolation.objects.values_list("path", "route"))
-    assert routes["/items/7/"] == "/items/<int:pk>/"
+    assert routes["/items/<int:pk>/"] == "/items/<int:pk>/"  # the pattern, not /items/7/
     assert "/nowhere/at/all/" not in routes  # a 404 made no query
     settings.DDT_PERFPANELS = {"BUDGETS": {"routes": {"/nowhere/*": {"response_time_ms": 0}}}}
     client.get("/nowhere/at/all/")

@@ -7,7 +7,7 @@
 - E014 a route that is no URL name of the URLconf, or an invalid route
 - E015 ``BUDGET_SAMPLE_RATE`` not between 0 and 1
 - E016 ``BUDGET_RETENTION_DAYS``/``BUDGET_MAX_FINDINGS``/``BUDGET_PRUNE_EVERY``/
-  ``BUDGET_FULL_CAPTURE_SECONDS`` invalid
+  ``BUDGET_FULL_CAPTURE_SECONDS``/``BUDGET_STORE_RAW_PATH`` invalid or out of range
 - E017 ``BUDGET_CAPTURE`` neither "auto" nor "full"
 """
 
@@ -19,6 +19,25 @@ from django.conf import settings
 from django.core.checks import Error, Tags, register
 
 from ddt_perfpanels.budgets.config import Problem, is_glob, parse_budgets
+from ddt_perfpanels.conf import setting_problem
+
+# Each budget option's check id, and a hint; their ranges are in conf.SETTINGS.
+OPTION_IDS: dict[str, tuple[str, str | None]] = {
+    "BUDGET_SAMPLE_RATE": (
+        "ddt_perfpanels.E015",
+        "1.0 checks every request, 0.1 one request in ten, 0 none.",
+    ),
+    "BUDGET_RETENTION_DAYS": ("ddt_perfpanels.E016", "None keeps every violation."),
+    "BUDGET_MAX_FINDINGS": ("ddt_perfpanels.E016", None),
+    "BUDGET_PRUNE_EVERY": ("ddt_perfpanels.E016", None),
+    "BUDGET_FULL_CAPTURE_SECONDS": ("ddt_perfpanels.E016", None),
+    "BUDGET_STORE_RAW_PATH": ("ddt_perfpanels.E016", None),
+    "BUDGET_CAPTURE": (
+        "ddt_perfpanels.E017",
+        "'auto' records most requests light (numbers only); 'full' records "
+        "N+1 and counts provenance on every checked request.",
+    ),
+}
 
 
 def _errors(problems: list[Problem] | tuple[Problem, ...]) -> list[Error]:
@@ -36,45 +55,12 @@ def check_budget_settings(app_configs: Any = None, **kwargs: Any) -> list[Error]
     if user is None:
         return []
     errors = _errors(parse_budgets(user.get("BUDGETS")).problems)
-    rate = user.get("BUDGET_SAMPLE_RATE", 1.0)
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
-        errors.append(
-            Error(
-                f"DDT_PERFPANELS['BUDGET_SAMPLE_RATE'] must be a number from 0 to 1, got {rate!r}.",
-                hint="1.0 checks every request, 0.1 one request in ten, 0 none.",
-                id="ddt_perfpanels.E015",
-            )
-        )
-    retention = user.get("BUDGET_RETENTION_DAYS", 30)
-    if retention is not None and (
-        isinstance(retention, bool) or not isinstance(retention, int) or retention < 1
-    ):
-        errors.append(
-            Error(
-                "DDT_PERFPANELS['BUDGET_RETENTION_DAYS'] must be a positive number of days "
-                f"or None (keep everything), got {retention!r}.",
-                id="ddt_perfpanels.E016",
-            )
-        )
-    mode = user.get("BUDGET_CAPTURE", "auto")
-    if mode not in ("auto", "full"):
-        errors.append(
-            Error(
-                f"DDT_PERFPANELS['BUDGET_CAPTURE'] must be 'auto' or 'full', got {mode!r}.",
-                hint="'auto' records most requests light (numbers only); 'full' records "
-                "N+1 and counts provenance on every checked request.",
-                id="ddt_perfpanels.E017",
-            )
-        )
-    for key in ("BUDGET_MAX_FINDINGS", "BUDGET_PRUNE_EVERY", "BUDGET_FULL_CAPTURE_SECONDS"):
-        value = user.get(key, 0)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            errors.append(
-                Error(
-                    f"DDT_PERFPANELS[{key!r}] must be an integer >= 0, got {value!r}.",
-                    id="ddt_perfpanels.E016",
-                )
-            )
+    for key, (error_id, hint) in OPTION_IDS.items():
+        if key not in user:
+            continue
+        problem = setting_problem(key, user[key])
+        if problem is not None:
+            errors.append(Error(problem, hint=hint, id=error_id))
     return errors
 
 

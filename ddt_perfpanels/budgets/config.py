@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import difflib
 import logging
-import math
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from functools import cache
@@ -76,22 +75,34 @@ def validate_limits(limits: Any, where: str) -> tuple[Limits, list[Problem]]:
         if value is None:
             clean[name] = None
             continue
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, (int, float))
-            or not math.isfinite(value)
-            or value < 0
-        ):
+        if not _valid_limit(value):
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
             problems.append(
                 Problem(
                     "ddt_perfpanels.E013",
                     f"{where}[{name!r}] must be a number >= 0 (or None for no limit), "
-                    f"got {value!r}.",
+                    f"got {shown}.",
+                    hint=f"A limit is 0, or from {MIN_LIMIT:g} to {MAX_LIMIT:,.0f}.",
                 )
             )
             continue
         clean[name] = value
     return clean, problems
+
+
+# Limits a float holds exactly enough to divide by: 1e-320 would make every
+# ratio infinite, 10**400 is no float at all.
+MIN_LIMIT = 1e-6
+MAX_LIMIT = 1e15
+
+
+def _valid_limit(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    # Compared before any float conversion: a huge int would overflow it.
+    if not (0 <= value <= MAX_LIMIT):  # nan fails too
+        return False
+    return value == 0 or value >= MIN_LIMIT
 
 
 def _metric_list() -> str:

@@ -8,6 +8,7 @@ from typing import Any
 
 from ddt_perfpanels.budgets.config import Budget, Overage
 from ddt_perfpanels.budgets.metrics import METRICS, format_value, ratio
+from ddt_perfpanels.budgets.redact import redact_finding
 from ddt_perfpanels.report import LIGHT_UNMEASURED
 
 # Keys of a finding's to_dict() worth keeping with a violation; stacks, frames and
@@ -93,35 +94,41 @@ def evaluate(report: Any, budget: Budget, response_time_ms: float | None = None)
     return BudgetResult(budget, metrics, budget.check(metrics))
 
 
-def _compact(data: dict[str, Any], source: str) -> dict[str, Any]:
+def _compact(data: dict[str, Any], source: str, redacted: bool = False) -> dict[str, Any]:
     kept: dict[str, Any] = {"source": source}
     for key in _FINDING_KEYS:
         value = data.get(key)
         if value in (None, "", [], {}):
             continue
-        if isinstance(value, str) and len(value) > _MAX_TEXT:
-            value = value[:_MAX_TEXT] + "…"
         if isinstance(value, (str, int, float, bool)):
             kept[key] = value
+    if redacted:
+        kept = redact_finding(kept, data.get("keys") or ())
+    for key, value in kept.items():
+        if isinstance(value, str) and len(value) > _MAX_TEXT:
+            kept[key] = value[:_MAX_TEXT] + "…"
     return kept
 
 
-def summarize_findings(report: Any, limit: int) -> tuple[list[dict], list[dict]]:
+def summarize_findings(
+    report: Any, limit: int, redacted: bool = False
+) -> tuple[list[dict], list[dict]]:
     """The worst N+1 clusters, and the other findings (counts, cache), each at most
-    ``limit`` long, as small JSON dicts with their suggested fix."""
+    ``limit`` long, as small JSON dicts with their suggested fix; ``redacted``:
+    without the values of the request (``redact.redact_finding``), to store."""
     from ddt_perfpanels.report import budgeted
 
     # Never by time: clusters of one size swapped places between identical runs.
     clusters = sorted(
         budgeted(report.nplusone), key=lambda f: (-f.count, f.model, f.path or f.lookup)
     )
-    nplusone = [_compact(f.to_dict(), "nplusone") for f in clusters[:limit]]
+    nplusone = [_compact(f.to_dict(), "nplusone", redacted) for f in clusters[:limit]]
     findings: list[dict] = []
     for finding in budgeted(report.counts or []):
-        findings.append(_compact(finding.to_dict(), "counts"))
+        findings.append(_compact(finding.to_dict(), "counts", redacted))
     cache = report.cache
     for finding in getattr(cache, "findings", None) or []:
-        findings.append(_compact(finding.to_dict(), "cache"))
+        findings.append(_compact(finding.to_dict(), "cache", redacted))
     findings.sort(key=lambda f: -(f.get("count") or 0))  # stable: each source is ordered
     return nplusone, findings[:limit]
 

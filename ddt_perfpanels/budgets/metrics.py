@@ -45,13 +45,21 @@ METRICS: dict[str, Metric] = {
 }
 
 
+MAX_RATIO = 1e12
+
+
 def ratio(actual: float, limit: float) -> float:
     """How far over its limit a value is: actual / limit.
 
     A limit of 0 counts as 1 (one query, one millisecond, one byte), so that
     "3 N+1 clusters where none are allowed" is a ratio of 3, not infinity.
     """
-    return round(actual / (limit if limit > 0 else 1), 4)
+    try:
+        value = actual / (limit if limit > 0 else 1)
+    except (OverflowError, ZeroDivisionError, TypeError):
+        return MAX_RATIO
+    # Stored in a float column and in JSON: never inf or nan.
+    return round(min(value, MAX_RATIO), 4) if value == value else MAX_RATIO
 
 
 def format_value(metric: str, value: float | None) -> str:

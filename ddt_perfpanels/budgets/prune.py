@@ -20,7 +20,11 @@ def retention_cutoff(days: int | None = None) -> datetime | None:
         days = get_config()["BUDGET_RETENTION_DAYS"]
     if days is None:
         return None
-    return timezone.now() - timedelta(days=days)
+    now = timezone.now()
+    try:
+        return now - timedelta(days=days)
+    except OverflowError:  # before year 1: nothing is that old
+        return now.replace(year=1, month=1, day=2)
 
 
 def prune(
