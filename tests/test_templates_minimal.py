@@ -1,0 +1,82 @@
+"""Every panel and admin template renders a finding of each kind with nothing but
+its kind: a field missing from stored or older JSON never turns a page into a
+500 (a filter argument that does not resolve raises VariableDoesNotExist)."""
+
+import pytest
+from django.template.loader import render_to_string
+
+from ddt_perfpanels.analysis.cache import _FINDING_ORDER as CACHE_KINDS
+from ddt_perfpanels.analysis.counts import KINDS as COUNT_KINDS
+
+# One minimal finding per kind, for every list of findings a template reads.
+MINIMAL = [{}] + [{"kind": kind} for kind in (*COUNT_KINDS, *CACHE_KINDS)]
+STORED = (
+    [{"source": "nplusone"}]
+    + [{"source": "counts", "kind": kind} for kind in COUNT_KINDS]
+    + [{"source": "cache", "kind": kind} for kind in CACHE_KINDS]
+)
+
+PANELS = {
+    "nplusone": {"nplusone": MINIMAL, "unused_eager": MINIMAL, "combined": ["x"]},
+    "counts": {"counts": MINIMAL, "table": [{}], "per_row_queries": 1},
+    "cache": {
+        "cache": {
+            "findings": MINIMAL,
+            "patterns": [{}],
+            "calls": [{}],
+            "by_backend": [{}],
+            "servers": [{}],
+            "totals": {},
+        }
+    },
+    "budget": {"rows": [{}], "fixes": STORED, "over": ["queries"], "limited": 1},
+}
+
+
+@pytest.mark.parametrize("name", PANELS)
+def test_panel_templates_render_minimal_findings(name):
+    html = render_to_string(f"ddt_perfpanels/panels/{name}.html", PANELS[name])
+    # Every finding got its box.
+    listed = {"nplusone": 2 * len(MINIMAL), "budget": len(STORED)}.get(name, len(MINIMAL))
+    assert html.count('class="ddtpp-finding') >= listed
+
+
+def test_budget_panel_with_an_access_site_but_no_origin():
+    # The admin changelist case of issue 14: an N+1 in a list_display method.
+    fixes = [{"source": "nplusone", "title": "N+1", "access_site": "admin.py:12 in author_name"}]
+    html = render_to_string(
+        "ddt_perfpanels/panels/budget.html", {"rows": [{}], "fixes": fixes, "limited": 1}
+    )
+    assert "admin.py:12 in author_name" in html
+
+
+def test_violation_detail_renders_minimal_stored_findings():
+    html = render_to_string(
+        "ddt_perfpanels/admin/_violation_detail.html",
+        {"budget_rows": [{}], "budget_fixes": STORED, "budget_light": False},
+    )
+    assert "Recorded findings" in html
+
+
+@pytest.mark.django_db
+def test_admin_pages_render_violations_with_empty_findings(admin_client):
+    from ddt_perfpanels.models import BudgetViolation
+
+    violation = BudgetViolation.objects.create(
+        route="r",
+        path="/r/",
+        method="GET",
+        status=200,
+        worst_metric="queries",
+        worst_ratio=2,
+        over_count=1,
+        nplusone=[{}, {"source": "nplusone"}],
+        findings=STORED,
+    )
+    assert admin_client.get(
+        f"/admin/ddt_perfpanels/budgetviolation/{violation.pk}/change/"
+    ).status_code == 200
+    assert admin_client.get("/admin/ddt_perfpanels/budgetviolation/").status_code == 200
+    assert (
+        admin_client.get("/admin/ddt_perfpanels/budgetviolation/dashboard/").status_code == 200
+    )
