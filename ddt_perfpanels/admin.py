@@ -319,9 +319,17 @@ def _metric_rows(obj: BudgetViolation) -> list[dict[str, Any]]:
 # -- CSV --------------------------------------------------------------------------
 
 
+# What makes a spreadsheet read a cell as a formula, full-width forms included
+# (＝＋－＠, which some spreadsheets fold to their ASCII forms).
+_FORMULA_START = frozenset("=+-@\uff1d\uff0b\uff0d\uff20\ufe62\ufe63\u2212")
+
+
 def _cell(value: Any) -> Any:
-    """Paths and routes come from requests: never let a spreadsheet run them."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+    """Paths and routes come from requests: never let a spreadsheet run them,
+    even after leading spaces, tabs or newlines."""
+    if not isinstance(value, str):
+        return value
+    if value.lstrip()[:1] in _FORMULA_START or value[:1] in ("\t", "\r"):
         return "'" + value
     return value
 

@@ -372,6 +372,19 @@ def test_user_controlled_text_is_escaped(settings, staff_client):
     assert cells == ["<script>alert(1)</script>", '\'=HYPERLINK("http://evil")']
 
 
+def test_csv_neutralizes_formulas_after_whitespace_and_in_full_width(settings, staff_client):
+    settings.TIME_ZONE = "UTC"
+    hostile = [" =1+1", "\n=cmd|' /C calc'!A0", "\u3000@SUM(A1)", "\uff1dHYPERLINK(1)", "\uff0b1", "\uff20x"]
+    for route in [*hostile, "plain route"]:
+        make_violation(at(2), route, queries=(1, 2))
+    exported = staff_client.get(
+        URL, {**RANGE, "export": "routes", "sort": "route"}
+    ).content.decode()
+    cells = {row[0] for row in csv.reader(io.StringIO(exported))}
+    assert {"'" + route for route in hostile} <= cells
+    assert "plain route" in cells
+
+
 def test_dashboard_queries_do_not_grow_with_routes(settings, staff_client):
     settings.TIME_ZONE = "UTC"
     for i in range(3):
