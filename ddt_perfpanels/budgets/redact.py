@@ -46,13 +46,14 @@ def storable_json(value: Any) -> Any:
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
 # A run of word characters (with - and _), or an existing {placeholder}.
-_WORD = re.compile(r"\{\w+\}|[A-Za-z0-9_\-+]+")
+_WORD = re.compile(r"\{\w+\}|[A-Za-z0-9_\-]+")
 _HEX = re.compile(r"[0-9a-fA-F]+")
 _DIGITS = re.compile(r"[0-9]+")
 # Well-known key and token shapes: Stripe, GitHub, Slack, AWS, Google, JWT.
 _SECRET_SHAPE = re.compile(
     r"(?:sk|pk|rk|whsec)_(?:live|test)_|gh[pousr]_|xox[abposr]-|AKIA|ASIA|AIza|eyJ",
 )
+_SECRET_RUN = re.compile(r"\{secret\}(?:\{\w+\})+")
 # A word after one of these (``apikey:…``, ``token=…``) is the secret itself.
 _SECRET_WORDS = frozenset(
     "key apikey api_key secret token auth password passwd pwd signature sig otp code "
@@ -108,7 +109,8 @@ def redact_words(text: str, numbers: bool = True) -> str:
         previous = word if replaced == word else ""
         last = match.end()
     out.append(text[last:])
-    return "".join(out)
+    # "sk_live_{hash}", as the cache panel abstracts it, is one secret.
+    return _SECRET_RUN.sub("{secret}", "".join(out))
 
 
 def redact_key(key: str) -> str:
@@ -163,11 +165,11 @@ def _is_code(text: str) -> bool:
     return True
 
 
-def redact_code(code: str) -> str:
+def redact_code(code: str, values: set[str] | None = None) -> str:
     """Python source with the values in it replaced by ``...``: string and number
     literals, except field and lookup names (``select_related("author")``),
     slice bounds and f-string templates (whose variable parts are redacted as
-    cache keys are)."""
+    cache keys are). ``values``: gets the bodies of the strings replaced."""
     try:
         tokens = list(tokenize.generate_tokens(io.StringIO(code).readline))
     except (tokenize.TokenError, SyntaxError, IndentationError):
@@ -183,7 +185,10 @@ def redact_code(code: str) -> str:
             if stack:
                 stack.pop()
         elif tok.type == tokenize.STRING:
-            replacements[(tok.start, tok.end)] = _string(tok.string, stack, previous)
+            replaced = replacements[(tok.start, tok.end)] = _string(tok.string, stack, previous)
+            body = _STRING_BODY.match(tok.string)
+            if values is not None and replaced == PLACEHOLDER and body is not None:
+                values.add(body.group(3))
         elif tok.type == tokenize.NUMBER:
             following = tokens[i + 1] if i + 1 < len(tokens) else None
             in_slice = (
@@ -244,15 +249,17 @@ _QUOTED = re.compile(r"""(?P<eq>(?:[=<>!]=?|:)\s*)?(?P<q>['"])(?P<body>[^'"\n]{0
 _ASSIGNED_NUMBER = re.compile(r"(?<=[=<>])(\s*)-?\d[\d_.eE+-]*")
 
 
-def redact_prose(text: str) -> str:
+def redact_prose(text: str, values: set[str] | None = None) -> str:
     """A message or suggestion in words: quoted values and ``x=<value>`` become
     ``...``; quoted names (``"author"``) stay; words shaped like values are
-    redacted as in cache keys."""
+    redacted as in cache keys. ``values``: gets the quoted values replaced."""
 
     def quoted(match: re.Match) -> str:
         eq, body = match.group("eq") or "", match.group("body")
         if not eq and _NAME.fullmatch(body) and redact_words(body) == body:
             return match.group(0)
+        if values is not None:
+            values.add(body)
         return eq + PLACEHOLDER
 
     text = _QUOTED.sub(quoted, text)
@@ -261,9 +268,22 @@ def redact_prose(text: str) -> str:
     return redact_words(text, numbers=False)
 
 
-def redact_text(text: str) -> str:
+def redact_text(text: str, values: set[str] | None = None) -> str:
     """Code when it parses as Python, else a message."""
-    return redact_code(text) if _is_code(text) else redact_prose(text)
+    return redact_code(text, values) if _is_code(text) else redact_prose(text, values)
+
+
+def _without_values(text: str, values: list[str]) -> str:
+    """Each value gone from the text, as written and as a name derived from it
+    (an annotation named after a filter value: ``title_hunter2_books_count``)."""
+    for value in values:
+        text = text.replace(value, PLACEHOLDER)
+        slug = re.sub(r"\W+", "_", value).strip("_")
+        if len(slug) >= 3:
+            text = re.sub(
+                r"(?i)(?<![A-Za-z0-9])" + re.escape(slug) + r"(?![A-Za-z0-9])", "value", text
+            )
+    return text
 
 
 # -- a finding, as stored ---------------------------------------------------------------
@@ -278,6 +298,13 @@ def redact_finding(finding: dict[str, Any], raw_keys: Any = ()) -> dict[str, Any
     variable parts. ``raw_keys``: the finding's example cache keys, as written,
     replaced wherever a message quotes them."""
     keys = sorted((k for k in raw_keys if isinstance(k, str) and k), key=len, reverse=True)
+    # The values the code and messages quote, to take out of every field
+    # (names derived from them included).
+    found: set[str] = set()
+    for name, value in finding.items():
+        if isinstance(value, str) and name not in _NAMES_ONLY and name not in ("sql", "pattern"):
+            redact_text(value, found)
+    values = sorted((v for v in found if len(v) >= 3), key=len, reverse=True)
     out: dict[str, Any] = {}
     for name, value in finding.items():
         if not isinstance(value, str) or name in _NAMES_ONLY:
@@ -285,6 +312,7 @@ def redact_finding(finding: dict[str, Any], raw_keys: Any = ()) -> dict[str, Any
             continue
         for key in keys:
             value = value.replace(key, redact_key(key))
+        value = _without_values(value, values)
         if name == "sql":
             value = redact_sql(value)
         elif name == "pattern":
