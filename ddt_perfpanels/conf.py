@@ -133,7 +133,7 @@ SETTINGS: dict[str, Bounds] = {
     "MAX_QUERIES": Bounds("int", 1, 10_000_000),
     "SQL_PREVIEW_CHARS": Bounds("int", 1, 1_000_000),
     "HOOKS_LINGER_SECONDS": Bounds("number", 0, 86_400),
-    "CACHE_LARGE_VALUE_BYTES": Bounds("int", 1, 2**40),
+    "CACHE_LARGE_VALUE_BYTES": Bounds("int", 1, 10**12),
     "CACHE_REPEATED_GET_MIN": _COUNT,
     "CACHE_LOOP_MIN_GETS": _COUNT,
     "CACHE_MAX_CALLS": Bounds("int", 1, 10_000_000),

@@ -79,6 +79,26 @@ class Report:
         return self._recorder.errors
 
     @property
+    def notices(self) -> list[str]:
+        """What a capture left out on purpose, to bound its memory."""
+        recorder = self._recorder
+        notices = []
+        stopped = recorder.provenance_stopped_at
+        if stopped is not None:
+            notices.append(
+                f"ORM provenance stopped after {stopped:,} queries, at MAX_PROVENANCE "
+                f"({recorder.max_provenance:,} model instances, loads and operations "
+                "tracked): N+1 and counts findings cover those queries only; the later "
+                "ones are counted and timed, without their stack."
+            )
+        if recorder.dropped_queries:
+            notices.append(
+                f"{recorder.dropped_queries:,} queries past MAX_QUERIES "
+                f"({recorder.max_queries:,}) were counted and timed, not kept."
+            )
+        return notices
+
+    @property
     def recorder(self) -> Recorder:
         return self._recorder
 
@@ -199,6 +219,7 @@ class Report:
             "counts": [f.to_dict() for f in self.counts],
             "cache": cache.to_dict() if cache is not None else None,
             "errors": list(self.errors),
+            "notices": self.notices,
         }
         if queries:
             data["queries"] = [query_to_dict(q) for q in self.queries]

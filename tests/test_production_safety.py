@@ -319,3 +319,74 @@ def test_prunes_by_time_once_an_hour(settings, monkeypatch):
     Client().get("/x/a/")
     assert not BudgetViolation.objects.filter(created_at=old).exists()
     assert BudgetViolation.objects.count() == 2
+
+
+# -- 6. memory -------------------------------------------------------------------------------
+
+
+def _n_plus_one():
+    return [book.author.name for book in Book.objects.order_by("pk")]
+
+
+def test_provenance_stops_at_max_provenance_and_the_panel_says_so(settings):
+    from ddt_perfpanels import capture
+
+    make_library(authors=10, books_per_author=3)  # 30 books, 30 lazy authors
+    settings.DDT_PERFPANELS = {"MAX_PROVENANCE": 40}
+    with capture() as report:
+        names = _n_plus_one()
+    assert len(names) == 30
+    recorder = report.recorder
+    assert report.query_count == 31  # every query counted
+    stopped = recorder.provenance_stopped_at
+    assert stopped is not None and stopped < 31
+    assert recorder.provenance_size() <= 40
+    assert all(q.frames == [] for q in recorder.queries[stopped:])  # no stack kept
+    # The first part is still analysed: its N+1 is found.
+    [cluster] = report.nplusone
+    assert cluster.count < 30
+    [notice] = report.notices
+    assert "ORM provenance stopped after" in notice and "MAX_PROVENANCE" in notice
+    assert report.to_dict()["notices"] == [notice]
+
+    settings.DDT_PERFPANELS = {"MAX_PROVENANCE": 1000}
+    with capture() as report:
+        _n_plus_one()
+    assert report.recorder.provenance_stopped_at is None
+    assert report.notices == []
+    assert report.nplusone[0].count == 30
+
+
+def test_panel_shows_the_notice(settings):
+    from tests.toolbar import panel_content
+
+    make_library(authors=10, books_per_author=3)
+    settings.DEBUG = True
+    settings.ROOT_URLCONF = "tests.urls"
+    settings.DDT_PERFPANELS = {"MAX_PROVENANCE": 40}
+    client = Client()
+    response = client.get("/books/")
+    content = panel_content(client, response, "NPlusOnePanel")
+    assert "ORM provenance stopped after" in content
+
+
+def test_the_middleware_releases_its_records(settings, monkeypatch):
+    from ddt_perfpanels.recording import context
+
+    recorders = []
+    real_init = context.Recorder.__init__
+
+    def keep(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        recorders.append(self)
+
+    monkeypatch.setattr(context.Recorder, "__init__", keep)
+    settings.DDT_PERFPANELS = {"BUDGETS": {"default": {"queries": 1, "nplusone": 0}}}
+    make_library(authors=3, books_per_author=2)
+    Client().get("/leaky/")
+    violation = BudgetViolation.objects.get()
+    assert violation.nplusone  # measured in full, then...
+    [recorder] = recorders
+    # ...everything dropped when the request ended, not at a later collection.
+    assert (recorder.queries, recorder.loads, recorder.ops, recorder.tags) == ([], [], [], {})
+    assert recorder.extras == {}

@@ -114,6 +114,7 @@ class PerfPanel(Panel):
                 logger.exception("ddt_perfpanels could not build the %s stats", self.panel_id)
                 errors.append(f"{type(exc).__name__}: {exc}")
             errors.extend(report.errors)
+            stats["notices"] = report.notices
         stats["errors"] = errors
         self.record_stats(stats)
 

@@ -295,6 +295,10 @@ class Recorder:
         self.light = light
         self.stack_depth: int = config["STACK_DEPTH"]
         self.max_queries: int = config["MAX_QUERIES"]
+        self.max_provenance: int = config["MAX_PROVENANCE"]
+        # Queries recorded when the ORM provenance stopped at MAX_PROVENANCE
+        # (None: it did not): later ones are counted and timed, without stack.
+        self.provenance_stopped_at: int | None = None
         self.queries: list[QueryRecord] = []
         self.loads: list[Load] = []
         self.ops: list[Op] = []
@@ -328,6 +332,9 @@ class Recorder:
 
     def tag(self, obj: Any, load: Load, adopt: bool = False) -> None:
         tags = self.tags
+        if self.provenance_stopped_at is not None or len(tags) >= self.max_provenance:
+            self.stop_provenance()
+            return
         if adopt or id(obj) not in tags:
             tags[id(obj)] = (obj, load)
         if load.select_related:
@@ -361,6 +368,36 @@ class Recorder:
             path = f"{owner.path}__{accessor}" if owner.path else accessor
             self.used_eager.add((owner.root.id, path))
 
+    # -- the memory bound -------------------------------------------------------------
+
+    def provenance_size(self) -> int:
+        return len(self.tags) + len(self.loads) + len(self.ops)
+
+    def stop_provenance(self) -> None:
+        """MAX_PROVENANCE reached: the ORM hooks stop recording into this capture
+        (each instance kept costs about a kilobyte, each load its Query), and
+        queries are recorded without their stack from now on."""
+        if self.provenance_stopped_at is None:
+            self.provenance_stopped_at = len(self.queries)
+        self.tags = {}
+        if _orm_active.get() is self:
+            _orm_active.set(None)
+
+    def release(self) -> None:
+        """Drop everything recorded, once its report was read: the memory of a
+        big request goes back when the request ends, not at some later garbage
+        collection (loads point at each other)."""
+        for load in self.loads:
+            load.parent = load.root = load.first_query = load.query = load.relation = None
+            load.get_op = None
+            load.children = {}
+        for op in self.ops:
+            op.query = op.relation = op.origin_load = None
+        for query in self.queries:
+            query.cause = None
+        self.queries, self.loads, self.ops, self.tags, self.extras = [], [], [], {}, {}
+        self.used_eager = set()
+
     # -- the record for the panels -----------------------------------------------
 
     def finish(self) -> None:
@@ -384,6 +421,8 @@ class Recorder:
         self.used_eager |= inner.used_eager
         self.errors.extend(inner.errors)
         self.dropped_queries += inner.dropped_queries
+        if inner.provenance_stopped_at is not None and self.provenance_stopped_at is None:
+            self.provenance_stopped_at = offset + inner.provenance_stopped_at
         self.dropped_time_ms += inner.dropped_time_ms
         for name, value in inner.extras.items():
             mine = self.extras.get(name)
@@ -491,6 +530,7 @@ class capture:
 
     def __init__(self, light: bool = False) -> None:
         self.report: Report | None = None
+        self.absorbed = False
         self._token = None
         self._recorder: Recorder | None = None
         self._light = light
@@ -533,9 +573,17 @@ class capture:
             except Exception as exc:  # pragma: no cover - defensive
                 recorder.internal_error("removing hooks", exc)
         outer = _active.get()
+        # Absorbed records are shared with the outer capture: never released here.
+        self.absorbed = outer is not None
         if outer is not None:
             outer.absorb(recorder)
         recorder.finish()
+
+    def release(self) -> None:
+        """Free what this finished capture recorded (its report is then empty),
+        unless an outer capture took its records over."""
+        if self._recorder is not None and not self.absorbed:
+            self._recorder.release()
 
     async def __aenter__(self) -> Report:
         return self.__enter__()

@@ -48,7 +48,7 @@ def _record(recorder, sql, params, many, context_, duration, error) -> None:
         recorder.dropped_time_ms += duration
         return
     connection = context_["connection"]
-    if recorder.light:
+    if recorder.light or recorder.provenance_stopped_at is not None:
         # The numbers only: no stack. The toolbar's own storage is told by its
         # table instead of by its frames.
         if _TOOLBAR_TABLE in sql:
@@ -86,6 +86,12 @@ def _record(recorder, sql, params, many, context_, duration, error) -> None:
     load = getattr(cause, "first_query", False)
     if load is None:
         cause.first_query = record
+    if (
+        not recorder.light
+        and recorder.provenance_stopped_at is None
+        and recorder.provenance_size() >= recorder.max_provenance
+    ):
+        recorder.stop_provenance()
 
 
 def _add_wrapper(connection) -> None:

@@ -256,10 +256,11 @@ def test_no_expiry_only_when_none_is_not_the_default(backend, settings):
 def test_bad_settings_are_startup_errors(settings):
     settings.DDT_PERFPANELS = {"CACHE_LARGE_VALUE_BYTES": "100KB", "CACHE_SERVER_STATS": "yes"}
     messages = [e.msg for e in run_checks() if e.id.startswith("ddt_perfpanels")]
-    assert "DDT_PERFPANELS['CACHE_LARGE_VALUE_BYTES'] must be a positive integer, got '100KB'." in (
-        messages
+    assert (
+        "DDT_PERFPANELS['CACHE_LARGE_VALUE_BYTES'] must be an integer from 1 to "
+        "1,000,000,000,000, got '100KB'." in messages
     )
-    assert "DDT_PERFPANELS['CACHE_SERVER_STATS'] must be True or False." in messages
+    assert "DDT_PERFPANELS['CACHE_SERVER_STATS'] must be True or False, got 'yes'." in messages
 
 
 def test_max_calls_keeps_counting(backend, settings):
