@@ -10,7 +10,10 @@ What is measured, in one process, configurations alternating, median of rounds:
    django-zeal, for reference;
 2. the time to build the report (all analyses, to_dict()) from N recorded queries;
 3. peak memory of one request with 10,000 queries: the toolbar alone against the
-   toolbar plus our panels.
+   toolbar plus our panels;
+4. the process's RSS before, at its peak during, and right after requests of
+   10,000 and 50,000 queries (one, and four at once) recorded in full by
+   BudgetMiddleware, against Django alone; each in a fresh process.
 """
 
 from __future__ import annotations
@@ -278,6 +281,85 @@ def memory(n: int) -> list[dict]:
     return rows
 
 
+def _rss_mib() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+# BudgetMiddleware recording in full a request over budget (a limit on N+1
+# clusters: the heaviest capture), or Django alone.
+RSS_CONFIGS = {
+    "bare": {"MIDDLEWARE": []},
+    "budget_middleware_full": {
+        "MIDDLEWARE": ["ddt_perfpanels.middleware.BudgetMiddleware"],
+        "DDT_PERFPANELS": {"BUDGETS": {"default": {"queries": 10, "nplusone": 0}}},
+    },
+}
+
+
+def rss_one(n: int, concurrency: int, config: str) -> dict:
+    """In this (fresh) process: RSS before, at its peak during, and right after
+    ``concurrency`` requests of n queries each, run at once in threads."""
+    import threading
+
+    with override_settings(**RSS_CONFIGS[config]):
+        Client().get("/q/50/")  # warm up: imports, the first violation
+        gc.collect()
+        before = _rss_mib()
+        peak = [before]
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.is_set():
+                peak[0] = max(peak[0], _rss_mib())
+                time.sleep(0.005)
+
+        def one() -> None:
+            assert Client().get(f"/q/{n}/").status_code == 200
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        workers = [threading.Thread(target=one) for _ in range(concurrency)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        after = _rss_mib()
+        done.set()
+        sampler.join()
+    return {
+        "config": config,
+        "queries": n,
+        "concurrent": concurrency,
+        "rss_before_mib": round(before),
+        "rss_peak_mib": round(peak[0]),
+        "rss_after_mib": round(after),
+        "peak_over_before_mib": round(peak[0] - before),
+        "after_over_before_mib": round(after - before),
+    }
+
+
+def rss(cases: list[tuple[int, int]]) -> list[dict]:
+    """Each measurement in a process of its own, so that none inherits another's
+    heap; Linux only (reads /proc)."""
+    import subprocess
+
+    if not Path("/proc/self/statm").exists():
+        return []
+    rows = []
+    for n, concurrency in cases:
+        for config in RSS_CONFIGS:
+            out = subprocess.run(
+                [sys.executable, "-m", "benchmarks.run", "--rss", str(n), str(concurrency), config],
+                cwd=HERE.parent,
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+            rows.append(json.loads(out.strip().splitlines()[-1]))
+    return rows
+
+
 def print_table(title: str, rows: list[dict]) -> None:
     print(f"\n## {title}")
     if not rows:
@@ -301,7 +383,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--sizes", type=int, nargs="*", help=argparse.SUPPRESS)
     parser.add_argument("--rounds", type=int, default=5, help=argparse.SUPPRESS)
     parser.add_argument("--requests", type=int, default=5, help=argparse.SUPPRESS)
+    parser.add_argument("--rss", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.rss:
+        n, concurrency, config = int(args.rss[0]), int(args.rss[1]), args.rss[2]
+        seed(n)
+        print(json.dumps(rss_one(n, concurrency, config)))
+        return {}
     if args.zeal_only:
         seed(max(args.sizes))
         print(json.dumps(overhead(args.sizes, args.rounds, args.requests)))
@@ -309,9 +397,11 @@ def main(argv: list[str] | None = None) -> dict:
     if args.quick:
         sizes, rounds, requests = [20], 1, 2
         analysis_sizes, memory_n = [100, 1000], 200
+        rss_cases = [(200, 1)]
     else:
         sizes, rounds, requests = [20, 200, 2000], 5, 5
         analysis_sizes, memory_n = [100, 1000, 10_000, 50_000], 10_000
+        rss_cases = [(10_000, 1), (50_000, 1), (50_000, 4)]
     seed(max(analysis_sizes + sizes + [memory_n]))
     results = {
         "meta": {
@@ -324,10 +414,12 @@ def main(argv: list[str] | None = None) -> dict:
         "overhead": overhead(sizes, rounds, requests) + zeal_overhead(sizes, rounds, requests),
         "analysis": analysis(analysis_sizes),
         "memory": memory(memory_n),
+        "rss": rss(rss_cases),
     }
     print_table("Per-request time (median ms) and overhead per query", results["overhead"])
     print_table("Report building (all analyses + to_dict)", results["analysis"])
     print_table("Peak memory of one request", results["memory"])
+    print_table("Process RSS before, during and after big requests", results["rss"])
     Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nwritten to {args.json}")
     return results

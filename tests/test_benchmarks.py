@@ -28,5 +28,8 @@ def test_benchmarks_quick_mode_runs(tmp_path):
     assert {"bare", "toolbar", "toolbar+perfpanels", "budget_middleware"} <= configs
     assert "budget_middleware_full" in configs
     assert all(row["report_ms"] > 0 for row in data["analysis"])
+    if sys.platform.startswith("linux"):
+        assert {row["config"] for row in data["rss"]} == {"bare", "budget_middleware_full"}
+        assert all(row["rss_peak_mib"] >= row["rss_before_mib"] > 0 for row in data["rss"])
     assert [row["config"] for row in data["memory"]] == ["toolbar", "toolbar+perfpanels"]
     assert "Per-request time" in result.stdout
