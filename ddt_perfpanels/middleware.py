@@ -68,7 +68,9 @@ class BudgetMiddleware:
         try:
             await sync_to_async(self._record)(request, response, cap)
         except Exception:  # pragma: no cover - _record catches everything itself
-            logger.exception("ddt_perfpanels could not check the budget of %s", _loggable(request.path))
+            logger.exception(
+                "ddt_perfpanels could not check the budget of %s", _loggable(request.path)
+            )
         return response
 
     # -- measuring -----------------------------------------------------------------
@@ -86,7 +88,9 @@ class BudgetMiddleware:
             cap.budget = budget
             return cap
         except Exception:
-            logger.exception("ddt_perfpanels could not start measuring %s", _loggable(request.path))
+            logger.exception(
+                "ddt_perfpanels could not start measuring %s", _loggable(request.path)
+            )
             return None
 
     def _wants(self, request: Any) -> Any:

@@ -68,7 +68,6 @@ def budget_middleware(settings):
     settings.ROOT_URLCONF = "tests.test_production_safety"
     settings.MIDDLEWARE = [*test_settings.MIDDLEWARE, MIDDLEWARE]
     settings.DDT_PERFPANELS = {"BUDGETS": {"default": {"response_time_ms": 0}}}
-    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     cache.clear()
 
 
@@ -224,6 +223,7 @@ def test_unstorable_characters_in_findings_are_dropped_alone():
         ("STACK_DEPTH", 1e-320),
         ("MAX_PROVENANCE", 0),
     ],
+    ids=lambda value: value if isinstance(value, str) else repr(value)[:12],
 )
 def test_a_bad_setting_never_loses_a_violation(settings, caplog, key, value):
     """Flagged by the checks; at run time its default applies, with one warning."""
@@ -246,7 +246,9 @@ def test_a_bad_setting_never_loses_a_violation(settings, caplog, key, value):
     assert key in ours[0].getMessage()
 
 
-@pytest.mark.parametrize("limit", [10**400, 1e-320, float("nan"), float("inf"), 1e16])
+@pytest.mark.parametrize(
+    "limit", [10**400, 1e-320, float("nan"), float("inf"), 1e16], ids=lambda v: repr(v)[:12]
+)
 def test_budget_limits_out_of_range_are_check_errors(settings, limit):
     from ddt_perfpanels.budgets.checks import check_budget_settings
 
@@ -272,7 +274,11 @@ def test_manage_py_check_survives_huge_numbers(settings):
 
 @pytest.mark.parametrize(
     ("key", "suggestion"),
-    [("BUDGET", "BUDGETS"), ("BUDGETS_SAMPLE_RATE", "BUDGET_SAMPLE_RATE"), ("STACK_DEPT", "STACK_DEPTH")],
+    [
+        ("BUDGET", "BUDGETS"),
+        ("BUDGETS_SAMPLE_RATE", "BUDGET_SAMPLE_RATE"),
+        ("STACK_DEPT", "STACK_DEPTH"),
+    ],
 )
 def test_unknown_keys_are_check_warnings(settings, key, suggestion):
     from ddt_perfpanels.checks import check_settings

@@ -44,7 +44,7 @@ def storable_json(value: Any) -> Any:
 # -- cache keys and words that are values -------------------------------------------------
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_UUID = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
+_UUID = re.compile(r"[0-9a-fA-F]{8}(?:-?[0-9a-fA-F]{4}){3}-?[0-9a-fA-F]{12}")
 # A run of word characters (with - and _), or an existing {placeholder}.
 _WORD = re.compile(r"\{\w+\}|[A-Za-z0-9_\-]+")
 _HEX = re.compile(r"[0-9a-fA-F]+")
@@ -179,8 +179,8 @@ def redact_code(code: str, values: set[str] | None = None) -> str:
     previous: tokenize.TokenInfo | None = None
     for i, tok in enumerate(tokens):
         if tok.type == tokenize.OP and tok.string in "([{":
-            callee = previous.string if previous is not None and previous.type == tokenize.NAME else None
-            stack.append(callee if tok.string != "{" else None)
+            named = previous is not None and previous.type == tokenize.NAME
+            stack.append(previous.string if named and tok.string != "{" else None)
         elif tok.type == tokenize.OP and tok.string in ")]}":
             if stack:
                 stack.pop()
@@ -289,7 +289,9 @@ def _without_values(text: str, values: list[str]) -> str:
 # -- a finding, as stored ---------------------------------------------------------------
 
 # Names of models, fields, lookups and code locations: no values in them.
-_NAMES_ONLY = frozenset({"source", "kind", "model", "field", "path", "fix", "lookup", "origin", "access_site"})
+_NAMES_ONLY = frozenset(
+    {"source", "kind", "model", "field", "path", "fix", "lookup", "origin", "access_site"}
+)
 
 
 def redact_finding(finding: dict[str, Any], raw_keys: Any = ()) -> dict[str, Any]:
