@@ -157,7 +157,10 @@ SETTINGS: dict[str, Bounds] = {
 def setting_problem(key: str, value: Any) -> str | None:
     """``"DDT_PERFPANELS['X'] must be ..., got ..."`` for a bad value, else None."""
     bounds = SETTINGS.get(key)
-    problem = bounds.problem(value) if bounds is not None else None
+    try:
+        problem = bounds.problem(value) if bounds is not None else None
+    except Exception:  # a value whose comparisons raise
+        problem = "must be a plain value"
     if problem is None:
         return None
     return f"DDT_PERFPANELS[{key!r}] {problem}, got {_short_repr(value)}."
