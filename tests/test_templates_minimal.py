@@ -16,9 +16,23 @@ STORED = (
     + [{"source": "cache", "kind": kind} for kind in CACHE_KINDS]
 )
 
+# Findings in a package's code: with a label of their own, or an empty one.
+PACKAGES = [{}, {"third_party": {}}, {"path": "author", "third_party": {"fixable": True}}]
+
 PANELS = {
-    "nplusone": {"nplusone": MINIMAL, "unused_eager": MINIMAL, "combined": ["x"]},
-    "counts": {"counts": MINIMAL, "table": [{}], "per_row_queries": 1},
+    "nplusone": {
+        "nplusone": MINIMAL + [{"third_party": {}}],
+        "unused_eager": MINIMAL,
+        "unused_notes": MINIMAL,
+        "combined": ["x"],
+        "packages": PACKAGES,
+    },
+    "counts": {
+        "counts": MINIMAL + [{"third_party": {}}],
+        "table": [{}],
+        "per_row_queries": 1,
+        "packages": PACKAGES,
+    },
     "cache": {
         "cache": {
             "findings": MINIMAL,
@@ -38,6 +52,8 @@ def test_panel_templates_render_minimal_findings(name):
     html = render_to_string(f"ddt_perfpanels/panels/{name}.html", PANELS[name])
     # Every finding got its box.
     listed = {"nplusone": 2 * len(MINIMAL), "budget": len(STORED)}.get(name, len(MINIMAL))
+    if "packages" in PANELS[name]:
+        listed += len(PACKAGES)
     assert html.count('class="ddtpp-finding') >= listed
 
 
