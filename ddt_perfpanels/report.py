@@ -11,7 +11,11 @@ from typing import TYPE_CHECKING, Any
 from ddt_perfpanels.conf import get_config
 
 if TYPE_CHECKING:
-    from ddt_perfpanels.analysis.nplusone import NPlusOneFinding, UnusedEagerFinding
+    from ddt_perfpanels.analysis.nplusone import (
+        DuplicateLoadFinding,
+        NPlusOneFinding,
+        UnusedEagerFinding,
+    )
     from ddt_perfpanels.recording.context import QueryRecord, Recorder
 
 _MAX_PARAMS = 50
@@ -135,6 +139,20 @@ class Report:
         return self._safe("nplusone", compute, [])
 
     @property
+    def duplicate_loads(self) -> list[DuplicateLoadFinding]:
+        """The same row loaded more than once (not an N+1)."""
+
+        def compute():
+            from ddt_perfpanels.analysis.nplusone import find_duplicate_loads
+
+            config = get_config()
+            return find_duplicate_loads(
+                self._recorder, config["NPLUSONE_MIN_QUERIES"], config["SQL_PREVIEW_CHARS"]
+            )
+
+        return self._safe("duplicate_loads", compute, [])
+
+    @property
     def unused_eager(self) -> list[UnusedEagerFinding]:
         def compute():
             from ddt_perfpanels.analysis.nplusone import find_unused_eager
@@ -216,6 +234,7 @@ class Report:
             "metrics": self.metrics(),
             "nplusone": [f.to_dict() for f in self.nplusone],
             "unused_eager": [f.to_dict() for f in self.unused_eager],
+            "duplicate_loads": [f.to_dict() for f in self.duplicate_loads],
             "counts": [f.to_dict() for f in self.counts],
             "cache": cache.to_dict() if cache is not None else None,
             "errors": list(self.errors),

@@ -186,7 +186,8 @@ def test_count_through_a_select_related_chain_annotates_the_outer_queryset():
     assert finding.model == "testapp.Book"
     assert finding.field == "author__books"
     assert finding.suggestion == (
-        'Book.objects.annotate(author_books_count=Count("author__books"))'
+        'Book.objects.select_related("author")'
+        '.annotate(author_books_count=Count("author__books"))'
     )
     assert "book.author_books_count" in finding.message
     fixed = apply(finding.suggestion)

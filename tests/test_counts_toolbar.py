@@ -101,7 +101,7 @@ def test_count_in_loop_is_shown_with_its_fix():
     response, content = open_panel("/counts/loop/")
     assert "testapp.Author → books" in content
     assert "3 queries" in content
-    suggestion = 'Author.objects.annotate(books_count=Count("books"))'
+    suggestion = 'Author.objects.order_by("pk").annotate(books_count=Count("books"))'
     assert html.escape(suggestion) in content
     # The copy button carries the imports and the code, escaped in the attribute.
     copied = html.escape(f"from django.db.models import Count\n\n{suggestion}")

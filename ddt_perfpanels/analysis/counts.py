@@ -1,14 +1,17 @@
 """Count findings, from the ops, loads and queries a capture saw.
 
-- ``count_in_loop`` / ``exists_in_loop``: ``.count()``/``.exists()`` on a related
-  manager, once per row (also when hidden in a model property);
+- ``count_in_loop`` / ``exists_in_loop`` / ``aggregate_in_loop``: ``.count()``,
+  ``.exists()`` or ``.aggregate()`` on a related manager, once per row (also when
+  hidden in a model property);
 - ``annotation_ignored``: the rows already carry an annotation counting that
   relation, and the code runs a COUNT anyway;
 - ``repeated_count``: several COUNTs on one table that differ only in WHERE;
 - ``distinct_join_count``: ``Count()`` annotations over joins of more than one
   multi-valued relation (the rows fan out before they are counted);
 - ``len_for_count``: a queryset fetched only to take its ``len()``;
-- ``count_then_fetch``: ``.count()``, then the same queryset fetched.
+- ``count_then_fetch`` / ``exists_then_fetch``: ``.count()`` or ``.exists()``,
+  then the same queryset fetched;
+- ``bool_for_exists``: ``if qs:`` fetching every row only to test for any.
 
 Pure functions: no database access. The suggested code is written from the
 ``sql.Query`` objects the recorder kept (their WHERE trees, joins and
@@ -36,15 +39,19 @@ from ddt_perfpanels.analysis.sql import preview
 from ddt_perfpanels.analysis.thirdparty import method_label, third_party_label
 from ddt_perfpanels.conf import get_config
 from ddt_perfpanels.recording.context import SINGLE_KINDS, Load, Op, QueryRecord
+from ddt_perfpanels.recording.stack import format_site
 
 KINDS = (
     "count_in_loop",
     "exists_in_loop",
+    "aggregate_in_loop",
     "annotation_ignored",
     "repeated_count",
     "distinct_join_count",
     "len_for_count",
     "count_then_fetch",
+    "bool_for_exists",
+    "exists_then_fetch",
 )
 
 # repeated_count: COUNTs that differ only in the value of one field are
@@ -602,6 +609,8 @@ def _word_for(q: Q | None) -> str:
     """A short name for a filter: published=True -> "published"."""
     if q is None or not q.children:
         return ""
+    if len(q.children) == 1 and isinstance(q.children[0], Q) and not q.negated:
+        return _word_for(q.children[0])  # .exclude(x=1) alone: Q(~Q(x=1))
     kwargs = _plain_kwargs(q)
     if kwargs and len(kwargs) == 1:
         key, value = kwargs[0]
@@ -775,7 +784,7 @@ def _existing_annotation(ctx, owner: Load | None, info: _RelInfo, q: Q | None, k
 def _per_row_groups(ctx) -> list[_RowGroup]:
     groups: dict[tuple, _RowGroup] = {}
     for op in ctx.recorder.ops:
-        if op.relation is None or op.kind not in ("count", "exists"):
+        if op.relation is None or op.kind not in ("count", "exists", "aggregate"):
             continue
         queries = ctx.op_queries.get(op.id)
         if not queries:
@@ -785,9 +794,15 @@ def _per_row_groups(ctx) -> list[_RowGroup]:
             continue
         owner = op.relation.owner
         q = _op_filter(op, info)
-        annotation = _existing_annotation(ctx, owner, info, q, op.kind)
+        if op.kind == "aggregate":
+            if _aggregate_exprs(op, info.query_name, q) is None:
+                continue  # an aggregate with no plain spelling: nothing sure to say
+            annotation = None
+        else:
+            annotation = _existing_annotation(ctx, owner, info, q, op.kind)
         key = (
             op.kind,
+            _aggregate_call(op),
             owner.root.id if owner is not None else op.relation.owner_name,
             owner.path if owner is not None else "",
             op.relation.accessor,
@@ -804,8 +819,80 @@ def _per_row_groups(ctx) -> list[_RowGroup]:
     return list(groups.values())
 
 
-def _manager_call(info: _RelInfo, q: Q | None, kind: str) -> str:
+def _manager_call(info: _RelInfo, q: Q | None, kind: str, op: Op | None = None) -> str:
+    if kind == "aggregate" and op is not None:
+        return f"{info.accessor}{_filter_call(q)}.aggregate({_aggregate_call(op)})"
     return f"{info.accessor}{_filter_call(q)}.{kind}()"
+
+
+_AGGREGATES = ("Count", "Sum", "Avg", "Max", "Min", "StdDev", "Variance")
+
+
+def _aggregate_text(expr, path: str, q: Q | None) -> tuple[str, str] | None:
+    """(``Sum("enrollments__paid", filter=...)``, "Sum") for one aggregate of a
+    related manager, seen from the owner (``path`` is the relation); None when
+    it is not a plain aggregate over a field."""
+    name = type(expr).__name__
+    if name not in _AGGREGATES or type(expr).__module__ != "django.db.models.aggregates":
+        return None
+    sources = list(getattr(expr, "source_expressions", ()))  # the filter= comes apart
+    if len(sources) != 1:
+        return None
+    source = sources[0]
+    if type(source).__name__ == "Star":
+        field = "pk"
+    elif isinstance(source, F):
+        field = source.name
+    else:
+        return None
+    lookup = path if name == "Count" and field in ("pk", "id") else f"{path}__{field}"
+    args = [f'"{lookup}"']
+    own = getattr(expr, "filter", None)
+    if own is not None and not isinstance(own, Q):
+        return None
+    combined = (q or Q()) & own if own is not None else q
+    if combined is not None and combined.children:
+        args.append(f"filter={q_expr(prefix_q(combined, path))}")
+    if getattr(expr, "distinct", False):
+        args.append("distinct=True")
+    default = getattr(expr, "default", None)
+    if default is not None:
+        if hasattr(default, "resolve_expression"):
+            return None
+        args.append(f"default={render_value(default)}")
+    return f"{name}({', '.join(args)})", name
+
+
+def _aggregate_exprs(op: Op, path: str, q: Q | None) -> list[tuple[str, str, str]] | None:
+    """[(alias, code, class name)] for each aggregate of the call, or None."""
+    items = []
+    for alias, expr in op.aggregates.items():
+        text = _aggregate_text(expr, path, q)
+        if text is None:
+            return None
+        items.append((alias, *text))
+    return items or None
+
+
+def _aggregate_call(op: Op) -> str:
+    """The aggregate() call as the code wrote it: ``total=Sum("paid")``."""
+    if op.kind != "aggregate":
+        return ""
+    parts = []
+    for alias, expr in op.aggregates.items():
+        sources = list(getattr(expr, "source_expressions", ()))
+        source = sources[0] if len(sources) == 1 else None
+        if isinstance(source, F):
+            args = [f'"{source.name}"']
+        else:
+            args = ['"*"' if type(source).__name__ == "Star" else "..."]
+        own = getattr(expr, "filter", None)
+        if isinstance(own, Q):
+            args.append(f"filter={q_expr(own)}")
+        if getattr(expr, "distinct", False):
+            args.append("distinct=True")
+        parts.append(f"{alias}={type(expr).__name__}({', '.join(args)})")
+    return ", ".join(parts)
 
 
 def _annotation_ignored(ctx, group: _RowGroup) -> CountFinding:
@@ -849,52 +936,88 @@ def _per_row_fix(group: _RowGroup) -> tuple[str, str, str, str]:
     word = _word_for(group.filter)
     stem = "_".join(p for p in (anchor.prefix.replace("__", "_"), word, info.query_name) if p)
     if group.kind == "exists":
-        attribute = f"has_{stem}"
         outer = anchor.prefix or "pk"
         expr = _exists_expr(info, outer, group.filter)
+        pairs = [(f"has_{stem}", expr)]
         names = ["Exists", "OuterRef"] + (["Q"] if "Q(" in expr else [])
         if info.generic:
             names.append("ContentType")
+    elif group.kind == "aggregate":
+        items = _aggregate_exprs(group.ops[0], lookup, group.filter) or []
+        pairs = [(f"{stem}_{alias.replace('__', '_')}", code) for alias, code, _name in items]
+        names = [name for _alias, _code, name in items]
+        names += ["Q"] if any("Q(" in code for _alias, code, _name in items) else []
     else:
-        attribute = f"{stem}_count"
-        expr = _count_expr(lookup, group.filter)
+        pairs = [(f"{stem}_count", _count_expr(lookup, group.filter))]
         names = ["Count"] + (["Q"] if group.filter is not None and group.filter.children else [])
     anchor_cls = info.owner if not anchor.prefix else _model(anchor.load.model)
-    attribute = _free_name(anchor_cls, _identifier(attribute))
-    annotate = f".annotate({attribute}={expr})"
+    attributes = []
+    for name, _expr in pairs:
+        attribute = _free_name(anchor_cls, _identifier(name))
+        while attribute in attributes:
+            attribute += "_n"
+        attributes.append(attribute)
+    attribute = attributes[0]
+    annotate = ".annotate(" + ", ".join(
+        f"{name}={expr}" for name, (_n, expr) in zip(attributes, pairs)
+    ) + ")"
     if anchor.prefetch:
         root = anchor.load
         to_attr = f', to_attr="{anchor.to_attr}"' if anchor.to_attr else ""
         inner = f"{anchor.model_name}.{anchor.manager}{annotate}"
-        suggestion = (
-            f"{root.model_name}.{root.manager}.prefetch_related("
-            f'Prefetch("{anchor.prefetch}", queryset={inner}{to_attr}))'
+        added = f'Prefetch("{anchor.prefetch}", queryset={inner}{to_attr})'
+        suggestion = _root_with(root, added) or (
+            f"{root.model_name}.{root.manager}.prefetch_related({added})"
         )
         names.append("Prefetch")
     else:
         suggestion = f"{anchor.model_name}.{anchor.manager}{annotate}"
-    read = f"{anchor.var}.{attribute}"
+        if anchor.load is not None:
+            from ddt_perfpanels.analysis.nplusone import written_queryset
+
+            # The queryset as the code wrote it (filters, select_related...), annotated.
+            code, complete = written_queryset(anchor.load)
+            if complete:
+                suggestion = code.removesuffix(".all()") + annotate
+    read = ", ".join(f"{anchor.var}.{name}" for name in attributes)
     return suggestion, attribute, read, _imports(*names)
+
+
+def _root_with(root: Load, added: str) -> str:
+    """The root queryset as written, its Prefetch of the same lookup replaced by
+    ``added`` ("" when the root cannot be written back)."""
+    from ddt_perfpanels.analysis import nplusone
+
+    base, complete = nplusone._base(root)
+    select, prefetch, eager_complete = nplusone._existing_eager(root)
+    if not (complete and eager_complete):
+        return ""
+    through = added.split('"')[1]
+    kept = [text for text, (t, _a) in zip(prefetch, root.prefetch) if t != through]
+    return nplusone._render_eager(base, select, [*kept, added], root.select_related is True)
 
 
 def _per_row_finding(ctx, group: _RowGroup) -> CountFinding:
     info = group.info
     owner_name = info.owner.__name__
     owner_var = _var(owner_name)
-    call = f"{owner_var}.{_manager_call(info, group.filter, group.kind)}"
-    kind = "exists_in_loop" if group.kind == "exists" else "count_in_loop"
+    call = f"{owner_var}.{_manager_call(info, group.filter, group.kind, group.ops[0])}"
+    kind = f"{group.kind}_in_loop"
     n = len(group.queries)
     first = group.queries[0]
     rows = len(group.owners)
     prefetched, to_attr = _prefetched_rows(group.owner, info.accessor)
     prefetched = prefetched or any(op.relation.prefetched for op in group.ops)
     suggestion, attribute, read, imports = _per_row_fix(group)
-    verb = "counted" if group.kind == "count" else "checked for"
+    verb = {"count": "counted", "exists": "checked for", "aggregate": "aggregated"}[group.kind]
     message = (
         f"{n} queries {verb} {owner_name}.{info.accessor} one row at a time "
         f"({rows} rows): {call} runs a query per row. "
     )
-    unfiltered = group.filter is None or not group.filter.children
+    # len()/bool() of prefetched rows answer a count or an exists, not an aggregate.
+    unfiltered = group.kind != "aggregate" and (
+        group.filter is None or not group.filter.children
+    )
     if prefetched and to_attr and unfiltered:
         fn = "len" if group.kind == "count" else "bool"
         suggestion, attribute, imports = f"{fn}({owner_var}.{to_attr})", to_attr, ""
@@ -907,9 +1030,11 @@ def _per_row_finding(ctx, group: _RowGroup) -> CountFinding:
         suggestion, attribute, imports = f"{fn}({owner_var}.{info.accessor}.all())", "", ""
         message += f"The rows are already prefetched: {suggestion} costs nothing."
     else:
-        what = "count" if group.kind == "count" else "check"
+        what = {"count": "count", "exists": "check", "aggregate": "compute"}[group.kind]
         message += f"Let the database {what} them all in one query: {suggestion}, then read {read}."
-        if prefetched:
+        if prefetched and group.kind == "aggregate":
+            message += " (The rows are prefetched, but .aggregate() always runs a query.)"
+        elif prefetched:
             message += (
                 f" (The rows are prefetched, but {info.accessor}{_filter_call(group.filter)} "
                 "runs a new query: a .filter() on a prefetched manager does.)"
@@ -1035,14 +1160,23 @@ def _row_method_findings(ctx) -> tuple[list[CountFinding], set[int]]:
 # -- count_then_fetch ----------------------------------------------------------------------
 
 
-def _count_then_fetch(ctx) -> tuple[list[CountFinding], set[int]]:
+# (ran, fix, what the fix does) for Python code and for a template.
+_THEN_FETCH_TEXT = {
+    ("count", False): ("{var}.count()", "len({var})", "count the rows"),
+    ("count", True): ("{{{{ {var}.count }}}}", "{{{{ {var}|length }}}}", "count the rows"),
+    ("exists", False): ("{var}.exists()", "if {var}:", "test the rows"),
+    ("exists", True): ("{{% if {var}.exists %}}", "{{% if {var} %}}", "test the rows"),
+}
+
+
+def _count_then_fetch(ctx, kind: str = "count") -> tuple[list[CountFinding], set[int]]:
     loads_by_query: dict[int, list[Load]] = defaultdict(list)
     for load in ctx.recorder.loads:
         if load.query is not None and load.via == "root":
             loads_by_query[id(load.query)].append(load)
     groups: dict[tuple, list[tuple[Op, QueryRecord, Load]]] = {}
     for op in ctx.recorder.ops:
-        if op.kind != "count" or op.relation is not None or op.query is None:
+        if op.kind != kind or op.relation is not None or op.query is None:
             continue
         queries = ctx.op_queries.get(op.id)
         if not queries:
@@ -1066,22 +1200,19 @@ def _count_then_fetch(ctx) -> tuple[list[CountFinding], set[int]]:
         used.update(o.id for o, _, _ in entries)
         queries = [q for _, q, _ in entries]
         var = _plural(fetch.model_name)
-        if count_query.template is not None:
-            suggestion = f"{{{{ {var}|length }}}}"
-            instead = f"{{{{ {var}.count }}}}"
-        else:
-            suggestion = f"len({var})"
-            instead = f"{var}.count()"
+        ran, fix, does = _THEN_FETCH_TEXT[kind, count_query.template is not None]
+        instead, suggestion = ran.format(var=var), fix.format(var=var)
         message = (
-            f"{instead} ran a COUNT query at {count_query.site}, then the same "
-            f"{fetch.model_name} queryset was fetched at {fetch.first_query.site}. "
-            f"Fetch once and count the rows in memory: {suggestion} "
+            f"{instead} ran {'a COUNT' if kind == 'count' else 'an EXISTS'} query at "
+            f"{count_query.site}, "
+            f"then the same {fetch.model_name} queryset was fetched at "
+            f"{fetch.first_query.site}. Fetch once and {does} in memory: {suggestion} "
             "(it fetches the rows, and the loop reuses them)."
         )
         findings.append(
             _from_queries(
                 ctx,
-                "count_then_fetch",
+                f"{kind}_then_fetch",
                 queries,
                 model=op.model,
                 field="",
@@ -1472,6 +1603,9 @@ def _distinct_join_finding(ctx, label, multi, loads) -> CountFinding | None:
     if kept:
         message += f" (Left as they are: {', '.join(kept)}.)"
     first = load.first_query
+    # The fix goes where the code called annotate(), not where a template or a
+    # loop evaluated the queryset.
+    origin = format_site(load.annotate_frames, None) if load.annotate_frames else first.site
     return _from_queries(
         ctx,
         "distinct_join_count",
@@ -1479,7 +1613,8 @@ def _distinct_join_finding(ctx, label, multi, loads) -> CountFinding | None:
         first,
         model=label,
         field=", ".join(paths),
-        origin=first.site,
+        origin=origin,
+        access_site=first.site if origin != first.site else "",
         suggestion=suggestion,
         message=message,
         rows=sum(item.rows for item in loads),
@@ -1498,19 +1633,25 @@ def _distinct_join_finding(ctx, label, multi, loads) -> CountFinding | None:
 # -- len_for_count -----------------------------------------------------------------------------
 
 
-def _len_for_count(ctx) -> list[CountFinding]:
+def _unread_fetches(ctx, by_len: bool):
+    """Querysets fetched by len() (``by_len``) or by bool() alone, whose rows
+    nothing read."""
     uses = ctx.recorder.extras.get(FETCH_USES)
-    if uses is None:
-        return []
-    groups: dict[tuple, list[Load]] = {}
-    for use in uses.entries:
+    for use in uses.entries if uses is not None else ():
         load = use.load
-        # One len() and nothing else: a second len(), a bool() or a count() on
-        # the same fetched rows would each be a query after the change.
-        if use.used or use.len_calls != 1 or use.reads != 1:
+        # One len() (or one bool()) and nothing else: a second len(), a bool() or
+        # a count() on the same fetched rows would each be a query after the change.
+        if use.used or use.reads != 1 or use.len_calls != (1 if by_len else 0):
             continue
-        if load.rows < 1 or load.first_query is None:
+        if load.rows < 1:
             continue
+        if load.first_query is not None:
+            yield load
+
+
+def _len_for_count(ctx) -> list[CountFinding]:
+    groups: dict[tuple, list[Load]] = {}
+    for load in _unread_fetches(ctx, by_len=True):
         if load.op == "get":
             continue
         relation = load.relation if load.via == "lazy" else None
@@ -1601,9 +1742,16 @@ def _len_finding(ctx, loads: list[Load]) -> CountFinding | None:
             f"len({var}) fetched {rows} {load.model_name} rows only to count them. "
             f"{suggestion} asks the database for the number instead."
         )
+    return _rows_finding(ctx, "len_for_count", queries, load, suggestion, message, rows, var)
+
+
+def _rows_finding(ctx, kind, queries, load: Load, suggestion, message, rows, var) -> CountFinding:
+    """A finding about rows one queryset fetched (the fix is written there)."""
+    first = load.first_query
+    assert first is not None
     return _from_queries(
         ctx,
-        "len_for_count",
+        kind,
         queries,
         first,
         model=load.model,
@@ -1615,6 +1763,43 @@ def _len_finding(ctx, loads: list[Load]) -> CountFinding | None:
         variable=var,
         template=list(first.template) if first.template else None,
     )
+
+
+# -- bool_for_exists -----------------------------------------------------------------------
+
+
+def _bool_for_exists(ctx) -> list[CountFinding]:
+    """``if books:`` (or ``{% if books %}``) fetched the rows, and nothing read them."""
+    groups: dict[tuple, list[Load]] = {}
+    for load in _unread_fetches(ctx, by_len=False):
+        if load.via != "root" or load.op != "iterate" or load.query is None:
+            continue
+        groups.setdefault((load.model, _site_key(load.first_query)), []).append(load)
+    findings = []
+    for loads in groups.values():
+        load = loads[0]
+        first = load.first_query
+        var = _plural(load.model_name)
+        rows = sum(item.rows for item in loads)
+        if first.template is not None:
+            suggestion = f"{{% if {var}.exists %}}"
+            instead = f"{{% if {var} %}}"
+        else:
+            try:
+                q = where_to_q(load.query, load.query.where)
+                suggestion = f"{load.model_name}.{load.manager}{_filter_call(q)}.exists()"
+            except _Unreadable:
+                suggestion = f"{var}.exists()"
+            instead = f"if {var}:"
+        message = (
+            f"{instead} fetched {rows} {load.model_name} rows only to test whether there "
+            f"is one, and nothing read them. {suggestion} asks the database for one row."
+        )
+        queries = _load_queries(ctx, loads) or [first]
+        findings.append(
+            _rows_finding(ctx, "bool_for_exists", queries, load, suggestion, message, rows, var)
+        )
+    return findings
 
 
 # -- entry points ----------------------------------------------------------------------------
@@ -1645,6 +1830,10 @@ def find_count_findings(recorder) -> list[CountFinding]:
     findings.extend(detect("repeated_count", _repeated_counts, counted_then_fetched))
     findings.extend(detect("distinct_join_count", _distinct_join_findings))
     findings.extend(detect("len_for_count", _len_for_count))
+    findings.extend(detect("bool_for_exists", _bool_for_exists))
+    exists_fetched = detect("exists_then_fetch", _count_then_fetch, "exists")
+    if exists_fetched:
+        findings.extend(exists_fetched[0])
     findings.sort(key=lambda f: (-f.count, KINDS.index(f.kind), f.model, f.field))
     return findings
 

@@ -8,18 +8,20 @@ with queries for at least two rows.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import django
 
+from ddt_perfpanels.analysis import chain as chain_code
 from ddt_perfpanels.analysis.code import (
     flatten_select_related,
     merge_lookups,
     quoted,
     render_call,
 )
-from ddt_perfpanels.analysis.sql import FINGERPRINTS, preview
+from ddt_perfpanels.analysis.sql import FINGERPRINTS, params_key, preview
 from ddt_perfpanels.analysis.thirdparty import third_party_label
 from ddt_perfpanels.recording.context import SINGLE_KINDS, Load, QueryRecord
 
@@ -47,6 +49,8 @@ class NPlusOneFinding:
     combined_suggestion: str = ""
     # When a package's code is involved: analysis.thirdparty.third_party_label().
     third_party: dict[str, Any] | None = None
+    # With a Prefetch(to_attr=...): what to read where the loop read the manager.
+    read: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -73,14 +77,43 @@ class UnusedEagerFinding:
         return asdict(self)
 
 
-class _Group:
-    __slots__ = ("root", "path", "via", "filtered", "queries", "owners", "loads", "absorbed")
+@dataclass
+class DuplicateLoadFinding:
+    """The same row loaded more than once: a duplicate query, not an N+1."""
 
-    def __init__(self, root: Load, path: str, via: str, filtered: bool):
+    model: str
+    lookup: str  # the field it was looked up by ("pk", "isbn"), "" when unknown
+    count: int  # queries that loaded it
+    duration_ms: float  # of the queries after the first
+    sites: list[str]  # where each load ran, "" for none of the application's lines
+    sql: str
+    message: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class _Group:
+    __slots__ = (
+        "root",
+        "path",
+        "via",
+        "filtered",
+        "shape",
+        "queries",
+        "owners",
+        "loads",
+        "absorbed",
+    )
+
+    def __init__(self, root: Load, path: str, via: str, filtered: bool, shape: str | None = ""):
         self.root = root
         self.path = path
         self.via = via
         self.filtered = filtered
+        # The calls the code made on each row's related manager (".filter(x=1)
+        # .order_by("y")[:1]"), None when they cannot be written back.
+        self.shape = shape
         self.queries: list[QueryRecord] = []
         self.owners: set[int] = set()
         self.loads: list[Load] = []
@@ -94,9 +127,35 @@ class _Group:
         return queries
 
 
-def _is_filtered(load: Load) -> bool:
+def _is_filtered(load: Load, shape: str | None) -> bool:
     relation = load.relation
-    return relation is not None and bool(relation.filters or relation.prefetched)
+    return relation is not None and bool(shape or relation.filters or relation.prefetched)
+
+
+def _core_keys(load: Load) -> set[str]:
+    """The lookups a related manager adds by itself (``author=<author>``)."""
+    from ddt_perfpanels.analysis.counts import _model_named, _relation_info
+
+    relation = load.relation
+    if relation is None:
+        return set()
+    if relation.owner is not None:
+        owner_cls = _model_class(relation.owner.model)
+    else:
+        owner_cls = _model_named(relation.owner_name, load.model)
+    info = _relation_info(owner_cls, relation.accessor)
+    return set(info.core) if info is not None else set()
+
+
+def _per_row_shape(load: Load) -> str | None:
+    """What the code did on one row's related manager beyond ``.all()``."""
+    if load.via != "lazy" or load.kind in SINGLE_KINDS or load.kind == "gfk":
+        return ""
+    if load.query is None:
+        return None
+    return chain_code.read_back(
+        lambda: chain_code.query_calls(load.query, _core_keys(load), slicing=True), None
+    )[0]
 
 
 def _lazy_groups(queries: list[QueryRecord]) -> dict[tuple, _Group]:
@@ -107,14 +166,16 @@ def _lazy_groups(queries: list[QueryRecord]) -> dict[tuple, _Group]:
             continue
         if load.parent is None:
             continue  # the instance was not loaded inside this capture
-        filtered = _is_filtered(load)
+        shape = _per_row_shape(load)
+        filtered = _is_filtered(load, shape)
         name = load.segment if load.via == "deferred" else ""
         # One code site repeating over rows: reads of one path at two places
-        # are two sites, not one loop.
-        key = (load.root.id, load.path, load.via, filtered, name, query.site_key)
+        # are two sites, not one loop; and one shape of the per-row call.
+        shape_key = shape if filtered else ""
+        key = (load.root.id, load.path, load.via, filtered, name, query.site_key, shape_key)
         group = groups.get(key)
         if group is None:
-            group = groups[key] = _Group(load.root, load.path, load.via, filtered)
+            group = groups[key] = _Group(load.root, load.path, load.via, filtered, shape)
         group.queries.append(query)
         group.owners.add(load.owner_key)
         if not group.loads or group.loads[-1] is not load:
@@ -145,13 +206,56 @@ def _queryset_expr(load: Load) -> str:
     return _manager_expr(load)
 
 
-def _existing_eager(load: Load) -> tuple[list[str], list[str]]:
+def _existing_eager(load: Load) -> tuple[list[str], list[str], bool]:
+    """The select_related and prefetch_related lookups of a load as code, and
+    whether every Prefetch(queryset=...) could be written back."""
     select = flatten_select_related(load.select_related)
-    prefetch = [
-        f'Prefetch("{through}", to_attr="{to_attr}")' if to_attr else through
-        for through, to_attr in load.prefetch
-    ]
-    return select, prefetch
+    prefetch = []
+    complete = True
+    for through, to_attr in load.prefetch:
+        queryset = load.prefetch_querysets.get(through)
+        args = [f'"{through}"']
+        if queryset is not None:
+            code, readable = chain_code.read_back(
+                lambda queryset=queryset: chain_code.queryset_code(queryset), ""
+            )
+            complete = complete and readable
+            if readable:
+                args.append(f"queryset={code}")
+        if to_attr:
+            args.append(f'to_attr="{to_attr}"')
+        prefetch.append(f"Prefetch({', '.join(args)})" if len(args) > 1 else through)
+    return select, prefetch, complete
+
+
+def _base(load: Load, *, deferred: bool = True) -> tuple[str, bool]:
+    """The queryset as the code wrote it, eager loading excepted
+    (``Book.objects.filter(published=True).order_by("title")``), and whether
+    all of it could be written back."""
+    expr = _queryset_expr(load)
+    if load.query is None:
+        return expr, False
+    drop = _core_keys(load) if load.relation is not None else set()
+    calls, complete = chain_code.read_back(
+        lambda: chain_code.query_calls(load.query, drop, deferred=deferred), ""
+    )
+    return expr + calls, complete
+
+
+def written_queryset(load: Load, *, deferred: bool = True) -> tuple[str, bool]:
+    """The whole queryset of a load as code, eager loading included (for a fix
+    that adds a call to it), and whether all of it could be written back."""
+    base, complete = _base(load, deferred=deferred)
+    select, prefetch, eager_complete = _existing_eager(load)
+    if select or prefetch or load.select_related is True:
+        base = _render_eager(base, select, prefetch, load.select_related is True)
+    return base, complete and eager_complete
+
+
+_INCOMPLETE = (
+    " (Your queryset has calls that cannot be written back here: keep them"
+    " and add the fix to them.)"
+)
 
 
 def _render_eager(base: str, select: list[str], prefetch: list[str], select_all: bool) -> str:
@@ -166,6 +270,16 @@ def _render_eager(base: str, select: list[str], prefetch: list[str], select_all:
     if text == base and not base.endswith((")", "]")):
         text += ".all()"
     return text
+
+
+def _through_to_attr(anchor: Load, lookup: str) -> str:
+    """``books__tags`` for books prefetched with ``Prefetch("books", to_attr="published")``
+    is ``published__tags``: the rows the loop read live in that list."""
+    plain = {through for through, to_attr in anchor.prefetch if not to_attr}
+    for through, to_attr in anchor.prefetch:
+        if to_attr and through not in plain and lookup.startswith(through + "__"):
+            return to_attr + lookup[len(through) :]
+    return lookup
 
 
 def _anchor(group: _Group, groups: dict[tuple, _Group]) -> tuple[Load, str, list[Load]]:
@@ -183,12 +297,66 @@ def _anchor(group: _Group, groups: dict[tuple, _Group]) -> tuple[Load, str, list
     return group.root, group.path, chain
 
 
-def _to_attr_name(accessor: str, filters: tuple) -> str:
-    for _method, _args, kwargs in filters:
-        for key, value in kwargs.items():
-            if value is True and "__" not in key:
-                return f"{key}_{accessor}"
-    return f"filtered_{accessor}"
+_SLICE = re.compile(r"\[(\d*):(\d*)\]$")
+
+
+def _filter_word(load: Load) -> str:
+    """A short name for the filter on a related manager: published=True -> "published"."""
+    from ddt_perfpanels.analysis import counts
+
+    try:
+        q = counts.where_to_q(load.query, load.query.where)
+    except Exception:
+        return "filtered"
+    return counts._word_for(counts._without_keys(q, _core_keys(load)))
+
+
+def _per_row_prefetch(group: _Group, leaf: Load, lookup: str) -> tuple[str, str, str]:
+    """The Prefetch that loads, for all rows at once, exactly what the code
+    asked each row's related manager for; and the line to change where it is read."""
+    from ddt_perfpanels.analysis.counts import _free_name
+
+    relation = leaf.relation
+    assert relation is not None
+    shape = group.shape
+    if shape is None:  # not readable from the query: the recorded filter()/exclude()
+        shape = "".join(render_call(m, a, k) for m, a, k in relation.filters)
+    match = _SLICE.search(shape)
+    calls = shape[: match.start()] if match else shape
+    index = -1
+    if match and match.group(2) and int(match.group(2)) == int(match.group(1) or 0) + 1:
+        index = int(match.group(1) or 0)
+    written = calls
+    if leaf.op == "first":
+        written = written.removesuffix('.order_by("pk")')
+    elif leaf.op == "last":
+        written = written.removesuffix('.order_by("-pk")').removesuffix(".reverse()")
+    words = []
+    if index >= 0:
+        words.append("last" if leaf.op == "last" else "first" if index == 0 else f"row_{index}")
+    if ".filter(" in calls or ".exclude(" in calls:
+        words.append(_filter_word(leaf) or "filtered")
+    elif not words:
+        words.append("ordered" if ".order_by(" in calls else "filtered")
+    owner_cls = _model_class(leaf.parent.model) if leaf.parent is not None else None
+    to_attr = _free_name(owner_cls, "_".join([*words, relation.accessor]))
+    inner = f"{leaf.model_name}.{leaf.manager}{shape or '.all()'}"
+    code = f'Prefetch("{lookup}", queryset={inner}, to_attr="{to_attr}")'
+    owner = leaf.parent.model_name.lower() if leaf.parent else "obj"
+    written = f"{owner}.{relation.accessor}{written}"
+    if index >= 0 and leaf.op in ("first", "last"):
+        read = f"{owner}.{to_attr}[0] if {owner}.{to_attr} else None"
+        written += f".{leaf.op}()"
+    elif index >= 0:
+        read = f"{owner}.{to_attr}[0]"
+        written += f"[{index}]"
+    else:
+        read = f"{owner}.{to_attr}"
+        written += match.group(0) if match else "" if "(" in written else ".all()"
+    extra = f" then read {read} instead of {written}"
+    if relation.prefetched:
+        extra += f" (on a prefetched manager, {written.split('.', 1)[-1]} runs a new query)"
+    return code, extra, read
 
 
 def _fetch_peers_hint(anchor: Load, segments: list[Load], fix: str) -> str:
@@ -201,6 +369,7 @@ def _fetch_peers_hint(anchor: Load, segments: list[Load], fix: str) -> str:
 
 def _relation_finding(group: _Group, groups: dict[tuple, _Group], sql_chars: int):
     anchor, lookup, segments = _anchor(group, groups)
+    lookup = _through_to_attr(anchor, lookup)
     leaf = group.loads[0]
     queries = group.all_queries
     first = group.queries[0]
@@ -214,24 +383,18 @@ def _relation_finding(group: _Group, groups: dict[tuple, _Group], sql_chars: int
     else:
         fix = "prefetch_related"
 
-    select, prefetch = _existing_eager(anchor)
+    select, prefetch, complete = _existing_eager(anchor)
     select_all = anchor.select_related is True
     model_label = anchor.model
-    base = _queryset_expr(anchor)
+    base, base_complete = _base(anchor)
+    complete = complete and base_complete
 
     relation = leaf.relation
-    extra = ""
+    extra = read = ""
     if group.filtered and relation is not None:
-        to_attr = _to_attr_name(relation.accessor, relation.filters)
-        filters = "".join(render_call(m, a, k) for m, a, k in relation.filters)
-        inner = f"{leaf.model_name}.{leaf.manager}{filters or '.all()'}"
+        added_prefetch, extra, read = _per_row_prefetch(group, leaf, lookup)
         prefetch = [p for p in prefetch if p != lookup]
-        prefetch.append(f'Prefetch("{lookup}", queryset={inner}, to_attr="{to_attr}")')
-        owner = leaf.parent.model_name.lower() if leaf.parent else "obj"
-        call = filters or ".all()"
-        extra = f" then read {owner}.{to_attr} instead of {owner}.{relation.accessor}{call}"
-        if relation.prefetched:
-            extra += " (a .filter() on a prefetched manager runs a new query)"
+        prefetch.append(added_prefetch)
     elif fix == "select_related":
         select = merge_lookups(select, lookup)
     else:
@@ -262,6 +425,8 @@ def _relation_finding(group: _Group, groups: dict[tuple, _Group], sql_chars: int
     )
     if peers:
         message += f" (or on Django 6.1: {peers})"
+    if not complete:
+        message += _INCOMPLETE
     finding = NPlusOneFinding(
         model=model_label,
         field=field_name,
@@ -281,6 +446,7 @@ def _relation_finding(group: _Group, groups: dict[tuple, _Group], sql_chars: int
         frames=[list(f) for f in first.frames],
         fetch_peers=peers,
         third_party=third_party_label(anchor, anchor.first_query, first),
+        read=read,
     )
     label = finding.third_party
     if label and label["owner"] == "package":
@@ -313,7 +479,7 @@ def _combine(results) -> None:
             continue  # a custom iterable's fixes are each a prefetch to append
         anchor = entries[0][2]
         base, select_all = entries[0][1][1], entries[0][1][2]
-        select, prefetch = _existing_eager(anchor)
+        select, prefetch, _complete = _existing_eager(anchor)
         for _finding, (_id, _base, _all, added_select, added_prefetch), _anchor in entries:
             for lookup in added_select:
                 select = merge_lookups(select, lookup)
@@ -351,12 +517,15 @@ def _deferred_finding(group: _Group, sql_chars: int) -> NPlusOneFinding:
     if root.query is not None:
         loading, defer = root.query.deferred_loading
         names = sorted(loading)
-    base = _manager_expr(root)
+    # The rest of the chain stays: filters, ordering, select_related...
+    base, complete = written_queryset(root, deferred=False)
     if defer:
         remaining = [n for n in names if n != lookup]
-        suggestion = base + (f".defer({quoted(remaining)})" if remaining else ".all()")
+        suggestion = base + (f".defer({quoted(remaining)})" if remaining else "")
     else:
         suggestion = f"{base}.only({quoted(sorted({*names, lookup}))})"
+    if "(" not in suggestion:
+        suggestion += ".all()"
     queries = group.queries
     peers = _fetch_peers_hint(root, [], "only")
     message = (
@@ -366,6 +535,8 @@ def _deferred_finding(group: _Group, sql_chars: int) -> NPlusOneFinding:
     )
     if peers:
         message += f" (or on Django 6.1: {peers})"
+    if not complete:
+        message += _INCOMPLETE
     first = queries[0]
     return NPlusOneFinding(
         model=root.model,
@@ -398,37 +569,103 @@ def _model_class(label: str):
         return None
 
 
-def _get_in_loop_findings(loads: list[Load], min_queries: int, sql_chars: int):
+_SINGLE_OBJECT_OPS = ("get", "first", "last", "aget", "afirst", "alast")
+
+
+def _single_object_groups(loads: list[Load]) -> dict[tuple, list[Load]]:
+    """Root loads of one object (get(), first(), last()), by model, statement and line."""
     fingerprints = FINGERPRINTS
     groups: dict[tuple, list[Load]] = {}
     for load in loads:
-        if load.via != "root" or load.op != "get" or load.first_query is None:
+        if load.via != "root" or load.op not in _SINGLE_OBJECT_OPS or load.first_query is None:
             continue
         query = load.first_query
         key = (load.model, fingerprints[query.sql], query.site_key)
         groups.setdefault(key, []).append(load)
-    findings = []
-    for (model, _fp, _site_key), group in groups.items():
-        if len(group) < min_queries or _is_walk(group):
+    return groups
+
+
+def _rows_of(group: list[Load]) -> set:
+    return {
+        (load.first_query.sql, params_key(load.first_query.params))
+        for load in group
+        if load.first_query is not None
+    }
+
+
+def _lookup_key(load: Load, model_cls) -> tuple[str, Any] | None:
+    """The one unique field the lookup was by, and its value (("pk", 3),
+    ("isbn", "x")); None when it was not by one (``filter(author=a).first()``
+    is not a row by its key)."""
+    from ddt_perfpanels.analysis import counts
+
+    pk_names = {"pk", "id"}
+    if model_cls is not None:
+        pk_names |= {model_cls._meta.pk.name, model_cls._meta.pk.attname}
+    try:
+        kwargs = counts._plain_kwargs(counts.where_to_q(load.query, load.query.where))
+    except Exception:
+        kwargs = None
+    if not kwargs:
+        return None
+    found = []
+    for key, value in kwargs:
+        if key in pk_names:
+            found.append(("pk", value))
             continue
-        rows = {load.get_op.result_pk for load in group if load.get_op is not None}
-        if len(rows) < 2:
-            continue  # one row looked up again and again: a repeat, not a loop over rows
+        try:
+            unique = model_cls is not None and model_cls._meta.get_field(key).unique
+        except Exception:
+            unique = False
+        if unique:
+            found.append((key, value))
+    return found[0] if len(found) == 1 else None
+
+
+def _in_bulk_base(load: Load, key: str) -> str:
+    """The code's queryset without the lookup by key: what in_bulk() runs on."""
+    drop = {key, "pk", "id"}
+    model_cls = _model_class(load.model)
+    if model_cls is not None:
+        drop |= {model_cls._meta.pk.name, model_cls._meta.pk.attname}
+    calls, _complete = chain_code.read_back(
+        lambda: chain_code.filter_calls(load.query, drop) if load.query is not None else "", ""
+    )
+    select, prefetch, _complete = _existing_eager(load)
+    return _render_eager(_manager_expr(load) + calls, select, prefetch, False).removesuffix(
+        ".all()"
+    )
+
+
+def _in_bulk(group: list[Load]) -> tuple[str, str] | None:
+    """(key, the code to run in_bulk() on) for a loop of single-object lookups
+    that differ only in the key's value, else None."""
+    model_cls = _model_class(group[0].model)
+    keys = [_lookup_key(load, model_cls) for load in group]
+    if any(key is None for key in keys) or len({key[0] for key in keys}) != 1:
+        return None
+    bases = {_in_bulk_base(load, keys[0][0]) for load in group}
+    return (keys[0][0], bases.pop()) if len(bases) == 1 else None
+
+
+def _single_object_findings(loads: list[Load], min_queries: int, sql_chars: int):
+    findings = []
+    for (model, _fp, _site_key), group in _single_object_groups(loads).items():
+        if len(group) < min_queries or len(_rows_of(group)) < 2 or _is_walk(group):
+            continue  # one row loaded again and again is a duplicate, not an N+1
         first = group[0]
         query = first.first_query
         assert query is not None
-        keys = [k.split("__")[0] for k in first.get_keys]
-        key = keys[0] if len(keys) == 1 else "pk"
-        model_cls = _model_class(model)
-        pk_names = {"pk", "id"}
-        if model_cls is not None:
-            pk_names |= {model_cls._meta.pk.name, model_cls._meta.pk.attname}
-        if key in pk_names:
-            key = "pk"
-            suggestion = f"{_manager_expr(first)}.in_bulk(ids)"
+        in_bulk = _in_bulk(group)
+        if in_bulk is None:
+            continue
+        key, base = in_bulk
+        if key == "pk":
+            suggestion = f"{base}.in_bulk(ids)"
         else:
-            suggestion = f'{_manager_expr(first)}.in_bulk(values, field_name="{key}")'
+            suggestion = f'{base}.in_bulk(values, field_name="{key}")'
         queries = [load.first_query for load in group if load.first_query is not None]
+        call = first.op
         findings.append(
             NPlusOneFinding(
                 model=model,
@@ -442,12 +679,12 @@ def _get_in_loop_findings(loads: list[Load], min_queries: int, sql_chars: int):
                 access_site=query.site,
                 sql=preview(query.sql, sql_chars),
                 message=(
-                    f"N+1: {len(queries)} .get() calls on {first.model_name} from one line. "
+                    f"N+1: {len(queries)} .{call}() calls on {first.model_name} from one line. "
                     f"Fetch them in one query: {suggestion}, then look each one up in the dict."
                 ),
                 path="",
-                relation="get",
-                rows=len(queries),
+                relation=first.op.removeprefix("a"),
+                rows=len(_rows_of(group)),
                 stack=query.stack,
                 frames=[list(f) for f in query.frames],
                 third_party=third_party_label(first, query, query),
@@ -485,6 +722,132 @@ def _is_walk(group: list[Load]) -> bool:
             return True
         seen.add((filename, function))
     return False
+def _prefetch_per_instance_findings(loads: list[Load], min_queries: int, sql_chars: int):
+    """``prefetch_related_objects([obj], "rel")`` once per instance in a loop."""
+    groups: dict[tuple, list[Load]] = {}
+    for load in loads:
+        query = load.first_query
+        if load.via != "prefetch" or not load.owner_key or query is None:
+            continue
+        owner = load.parent
+        site = query.frames[0][:2] if query.frames else query.template
+        key = (owner.root.id if owner is not None else load.model, site)
+        groups.setdefault(key, []).append(load)
+    findings = []
+    for group in groups.values():
+        queries = [q for load in group for q in [load.first_query] if q is not None]
+        owners = {load.owner_key for load in group}
+        if len(queries) < min_queries or len(owners) < 2:
+            continue
+        first = group[0]
+        lookups: list[str] = []
+        for load in group:
+            lookups = merge_lookups(lookups, load.path or load.segment)
+        owner = first.parent
+        owner_name = owner.model_name if owner is not None else "obj"
+        once = f"prefetch_related_objects({_plural(owner_name)}, {quoted(lookups)})"
+        suggestion, advice = once, f"Call it once over the whole list: {once}"
+        if owner is not None:
+            root = owner.root
+            base, complete = _base(root)
+            select, prefetch, eager_complete = _existing_eager(root)
+            for lookup in lookups:
+                prefetch = merge_lookups(prefetch, lookup)
+            if complete and eager_complete:
+                suggestion = _render_eager(base, select, prefetch, root.select_related is True)
+                advice = f"Prefetch with the rows: {suggestion} (or call it once: {once})"
+        query = queries[0]
+        findings.append(
+            NPlusOneFinding(
+                model=owner.root.model if owner is not None else first.model,
+                field=first.segment,
+                fix="prefetch_related",
+                lookup=", ".join(lookups),
+                suggestion=suggestion,
+                count=len(queries),
+                duration_ms=round(sum(q.duration_ms for q in queries), 3),
+                origin=_origin(owner.root) if owner is not None else "",
+                access_site=query.site,
+                sql=preview(query.sql, sql_chars),
+                message=(
+                    f"N+1: prefetch_related_objects() ran once per {owner_name} "
+                    f"({len(owners)} rows, {len(queries)} queries). {advice}."
+                ),
+                path=", ".join(lookups),
+                relation="prefetch_related_objects",
+                rows=len(owners),
+                stack=query.stack,
+                frames=[list(f) for f in query.frames],
+            )
+        )
+    return findings
+
+
+def _plural(name: str) -> str:
+    from ddt_perfpanels.analysis.counts import _plural
+
+    return _plural(name)
+
+
+def find_duplicate_loads(
+    recorder, min_queries: int = 2, sql_chars: int = 2000
+) -> list[DuplicateLoadFinding]:
+    """Rows loaded again by get()/first()/last() with the same statement and
+    parameters (outside the loops an in_bulk() finding already covers)."""
+    covered: set[int] = set()
+    for (model, _fp, _site), group in _single_object_groups(recorder.loads).items():
+        if len(group) >= min_queries and len(_rows_of(group)) >= 2 and _in_bulk(group):
+            covered.update(load.id for load in group)
+    same: dict[tuple, list[Load]] = {}
+    for load in recorder.loads:
+        query = load.first_query
+        if load.via != "root" or load.op not in _SINGLE_OBJECT_OPS or query is None:
+            continue
+        if load.id in covered:
+            continue
+        # The row: its model and key, whichever call loaded it (get() and
+        # filter().first() differ in SQL); else the statement and parameters.
+        row = _lookup_key(load, _model_class(load.model))
+        identity = (
+            (load.model, row[0], params_key([row[1]]))
+            if row is not None and _in_bulk_base(load, row[0]) == _manager_expr(load)
+            else (query.sql, params_key(query.params))
+        )
+        same.setdefault((query.alias, *identity), []).append(load)
+    findings = []
+    for loads in same.values():
+        if len(loads) < 2:
+            continue
+        first = loads[0]
+        queries = [load.first_query for load in loads]
+        sites = [q.site for q in queries]
+        known = list(dict.fromkeys(site for site in sites if site))
+        if not known:
+            where = "both inside Django or a library (no line of your application on the stack)"
+        else:
+            where = "at " + ", ".join(known)
+            if len(known) < len(sites) and "" in sites:
+                where += " and inside Django or a library"
+        row = _lookup_key(first, _model_class(first.model))
+        key = row[0] if row is not None else ""
+        by = f" by {key}" if key else ""
+        findings.append(
+            DuplicateLoadFinding(
+                model=first.model,
+                lookup=key,
+                count=len(queries),
+                duration_ms=round(sum(q.duration_ms for q in queries[1:]), 3),
+                sites=sites,
+                sql=preview(queries[0].sql, sql_chars),
+                message=(
+                    f"Duplicate query: the same {first.model_name} row was loaded{by} "
+                    f"{len(queries)} times, {where}. Load it once and pass the object along "
+                    "(this is not an N+1: eager loading or in_bulk() would not help)."
+                ),
+            )
+        )
+    findings.sort(key=lambda f: (-f.count, f.model))
+    return findings
 
 
 def find_nplusone(recorder, min_queries: int = 2, sql_chars: int = 2000) -> list[NPlusOneFinding]:
@@ -520,7 +883,8 @@ def find_nplusone(recorder, min_queries: int = 2, sql_chars: int = 2000) -> list
             relation_results.append(_relation_finding(group, groups, sql_chars))
     _combine(relation_results)
     findings.extend(finding for finding, _fixes, _anchor in relation_results)
-    findings.extend(_get_in_loop_findings(recorder.loads, min_queries, sql_chars))
+    findings.extend(_single_object_findings(recorder.loads, min_queries, sql_chars))
+    findings.extend(_prefetch_per_instance_findings(recorder.loads, min_queries, sql_chars))
     findings.sort(key=lambda f: (-f.count, f.model, f.lookup))
     return findings
 
@@ -654,7 +1018,7 @@ def _eager_lookups(load: Load, used: set[tuple[int, str]]):
     """(fix, lookup, read, the queryset without it) for each eager lookup of a load."""
     # A slice is left out: a paginator takes it as often as the code does.
     code = _queryset_code(load)
-    select, prefetch = _existing_eager(load)
+    select, prefetch, _complete = _existing_eager(load)
 
     def read(path: str) -> bool:
         return (load.root.id, f"{load.path}__{path}" if load.path else path) in used

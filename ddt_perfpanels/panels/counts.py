@@ -26,25 +26,33 @@ logger = logging.getLogger("ddt_perfpanels")
 TITLES = {
     "count_in_loop": _("count() in a loop"),
     "exists_in_loop": _("exists() in a loop"),
+    "aggregate_in_loop": _("aggregate() in a loop"),
     "annotation_ignored": _("Annotation ignored"),
     "repeated_count": _("Repeated COUNT on one table"),
     "distinct_join_count": _("Counts over fanned-out joins"),
     "len_for_count": _("Rows fetched only to count them"),
     "count_then_fetch": _("count() then the same rows fetched"),
+    "bool_for_exists": _("Rows fetched only to test for any"),
+    "exists_then_fetch": _("exists() then the same rows fetched"),
 }
 _SEVERITY = {
     "count_in_loop": "",
     "exists_in_loop": "",
+    "aggregate_in_loop": "",
     "annotation_ignored": "",
     "repeated_count": "ddtpp-warn",
     "distinct_join_count": "ddtpp-warn",
     "len_for_count": "ddtpp-warn",
     "count_then_fetch": "ddtpp-info",
+    "bool_for_exists": "ddtpp-warn",
+    "exists_then_fetch": "ddtpp-info",
 }
 _ACCESS_LABELS = {
     "count_then_fetch": _("rows fetched at"),
     "repeated_count": _("COUNTs ran at"),
     "len_for_count": _("rows fetched at"),
+    "exists_then_fetch": _("rows fetched at"),
+    "distinct_join_count": _("queryset evaluated at"),
 }
 _MEASURABLE = ("postgresql", "sqlite")
 
@@ -145,6 +153,10 @@ _CODE_PATTERNS = {
     ("count_then_fetch", False): re.compile(_NAME + r"\.count\(\s*\)"),
     ("count_then_fetch", True): re.compile(r"\{\{\s*" + _NAME + r"\.count\s*\}\}"),
     ("len_for_count", True): re.compile(_NAME + r"\s*\|\s*length\b"),
+    ("exists_then_fetch", False): re.compile(_NAME + r"\.exists\(\s*\)"),
+    ("exists_then_fetch", True): re.compile(r"\{%\s*if\s+" + _NAME + r"\.exists\s*%\}"),
+    ("bool_for_exists", False): re.compile(r"\bif\s+" + _NAME + r"\s*:"),
+    ("bool_for_exists", True): re.compile(r"\{%\s*if\s+" + _NAME + r"\s*%\}"),
 }
 
 

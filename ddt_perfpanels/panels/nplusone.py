@@ -41,6 +41,7 @@ class NPlusOnePanel(PerfPanel):
             "db_time_ms": round(report.db_time_ms, 2),
             "nplusone": [f.to_dict() for f in report.nplusone],
             "unused_eager": [f.to_dict() for f in report.unused_eager],
+            "duplicate_loads": [f.to_dict() for f in report.duplicate_loads],
         }
 
     def add_source_lines(self, stats: dict[str, Any]) -> None:

@@ -30,6 +30,9 @@ _orm_active: ContextVar[Recorder | None] = ContextVar("ddt_perfpanels_orm", defa
 # a descriptor loads it) or a PrefetchCause. The database hook attaches it to
 # each query it records.
 _cause: ContextVar[Any] = ContextVar("ddt_perfpanels_cause", default=None)
+# (method, application frames) of an awaited ``aget()``, ``afirst()``...: Django
+# runs the query in a worker thread, whose stack holds none of those frames.
+_async_frames: ContextVar[Any] = ContextVar("ddt_perfpanels_async_frames", default=None)
 
 _ids = count(1)
 
@@ -78,13 +81,16 @@ class Relation:
 class PrefetchCause:
     """Set while ``prefetch_related`` loads one level for a list of instances."""
 
-    __slots__ = ("owner", "through", "kind", "to_attr")
+    __slots__ = ("owner", "through", "kind", "to_attr", "owner_key")
 
-    def __init__(self, owner, through, kind, to_attr):
+    def __init__(self, owner, through, kind, to_attr, owner_key=0):
         self.owner: Load | None = owner
         self.through: str = through
         self.kind: str = kind
         self.to_attr: str | None = to_attr
+        # id() of the instance when the prefetch ran for one instance only
+        # (``prefetch_related_objects([obj], ...)``), else 0.
+        self.owner_key: int = owner_key
 
 
 class Op:
@@ -101,6 +107,7 @@ class Op:
         "inputs",
         "result_pk",
         "method",
+        "aggregates",
     )
 
     def __init__(self, kind, model, relation, query, kwargs_keys=()):
@@ -119,6 +126,7 @@ class Op:
         # count()/exists() run by a method of a row: (load of the row, id of the
         # row, "Model.method", file, line).
         self.method: tuple | None = None
+        self.aggregates: dict[str, Any] = {}  # aggregate(): alias -> expression
 
 
 # model class -> (label, class name, default manager name), computed once.
@@ -171,6 +179,8 @@ class Load:
         "custom_iterable",
         "eager_sites",
         "built",
+        "prefetch_querysets",
+        "annotate_frames",
     )
 
     def __init__(self, model_cls, parent=None, segment="", kind="", via="root", owner_key=0):
@@ -208,6 +218,10 @@ class Load:
         self.eager_sites: dict[str, tuple] | None = None
         # The library frames that built the queryset, when a package built it.
         self.built: tuple | None = None
+        # prefetch through -> the queryset= of its Prefetch(), when it has one.
+        self.prefetch_querysets: dict[str, Any] = {}
+        # Where the code called annotate() on this queryset (application frames).
+        self.annotate_frames: list[Any] = []
 
     def eager_child(self, name: str, model_cls, via: str) -> Load:
         child = self.children.get(name)

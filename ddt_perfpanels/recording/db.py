@@ -63,6 +63,10 @@ def _record(recorder, sql, params, many, context_, duration, error) -> None:
         )
         if toolbar_storage[0]:
             return
+        if not frames and template is None:
+            # A worker thread of aget() and friends: the awaiting code's frames.
+            awaited = context._async_frames.get()
+            frames = awaited[1] if awaited else frames
     if many:
         # executemany params may be a generator that execute() consumed.
         params = None

@@ -25,9 +25,11 @@ from ddt_perfpanels.recording.context import (
     Op,
     PrefetchCause,
     Relation,
+    _async_frames,
     _cause,
     _orm_active,
 )
+from ddt_perfpanels.recording.stack import capture_stack
 
 # The key under which a related manager's queryset carries its Relation. Query
 # hints are copied to every clone of a queryset, which is what we need; routers
@@ -42,6 +44,10 @@ EAGER_HINT = "ddt_perfpanels_eager"
 # The library frames that built a queryset, when a package's code (not the
 # application's) asked a manager for it: who can change it.
 BUILT_HINT = "ddt_perfpanels_built"
+# The key under which a queryset carries where annotate() was called on it.
+ANNOTATE_HINT = "ddt_perfpanels_annotate"
+# Queryset methods that load one object: a loop of them is an in_bulk().
+SINGLE_OBJECT_OPS = ("get", "first", "last")
 
 _originals: dict[tuple[Any, str], Any] = {}
 
@@ -63,20 +69,23 @@ def _begin_load(recorder, qs) -> Load:
         )
         load.relation = relation
     elif isinstance(cause, PrefetchCause):
-        load = Load(model, cause.owner, cause.through, cause.kind, "prefetch")
+        load = Load(model, cause.owner, cause.through, cause.kind, "prefetch", cause.owner_key)
     elif hint is not None:
         load = Load(model, hint.owner, hint.accessor, hint.kind, "lazy", hint.owner_key)
         load.relation = hint
     else:
         load = Load(model)
-        if isinstance(cause, Op) and cause.kind == "get":
-            load.op = "get"
-            load.get_keys = cause.kwargs_keys
-            load.get_op = cause
+    if isinstance(cause, Op) and cause.kind in SINGLE_OBJECT_OPS:
+        awaited = _async_frames.get()
+        load.op = awaited[0] if awaited and awaited[0] == "a" + cause.kind else cause.kind
+        load.get_keys = cause.kwargs_keys
+        load.get_op = cause
     load.qs_id = id(qs)
     if qs._hints:
         load.eager_sites = qs._hints.get(EAGER_HINT)
         load.built = qs._hints.get(BUILT_HINT)
+        if ANNOTATE_HINT in qs._hints:
+            load.annotate_frames = qs._hints[ANNOTATE_HINT]
     iterable = qs._iterable_class
     if iterable.__module__ != _DJANGO_ITERABLES:
         load.custom_iterable = iterable.__name__
@@ -91,6 +100,8 @@ def _begin_load(recorder, qs) -> Load:
                 load.prefetch.append((lookup, None))
             else:
                 load.prefetch.append((lookup.prefetch_through, lookup.to_attr))
+                if lookup.queryset is not None:
+                    load.prefetch_querysets[lookup.prefetch_through] = lookup.queryset
     recorder.loads.append(load)
     return load
 
@@ -222,6 +233,11 @@ def _make_op(name: str):
                 op.inputs = _get_inputs(recorder, op, kwargs, _row_method(recorder))
             elif name in ("count", "exists") and op.relation is None:
                 op.method = _row_method(recorder)
+            if name == "aggregate":
+                op.aggregates = {
+                    **{a.default_alias: a for a in args if _has_alias(a)},
+                    **kwargs,
+                }
             recorder.ops.append(op)
         except Exception as exc:
             recorder.internal_error(f"recording {name}()", exc)
@@ -231,7 +247,7 @@ def _make_op(name: str):
             result = original(self, *args, **kwargs)
         finally:
             _cause.reset(token)
-        if name == "get":
+        if name in SINGLE_OBJECT_OPS:
             op.result_pk = getattr(result, "pk", None)
         return result
 
@@ -338,6 +354,62 @@ def _make_eager(name: str):
         except Exception as exc:
             recorder.internal_error(f"recording {name}()", exc)
         return qs
+
+    wrapper.__name__ = name
+    return wrapper
+
+
+def _has_alias(expression) -> bool:
+    try:
+        return bool(expression.default_alias)
+    except (AttributeError, TypeError):
+        return False
+
+
+class AnnotateSite(list):
+    """The frames of an annotate() call, riding in the queryset's hints; like a
+    Relation, never pickled with the queryset (a cached queryset stays clean)."""
+
+    def __reduce__(self):
+        return (type(None), ())
+
+
+def _annotate(self, *args, **kwargs):
+    """Remember where the code called annotate(): a finding about the
+    annotation points there, not at the line that evaluated the queryset."""
+    qs = _originals[QuerySet, "annotate"](self, *args, **kwargs)
+    recorder = _orm_active.get()
+    if recorder is None or (self._hints and ANNOTATE_HINT in self._hints):
+        return qs
+    try:
+        frames, _template = capture_stack(recorder.stack_depth)
+        if frames:
+            qs._hints = {**qs._hints, ANNOTATE_HINT: AnnotateSite(frames)}
+    except Exception as exc:
+        recorder.internal_error("recording annotate()", exc)
+    return qs
+
+
+def _make_async(name: str):
+    """aget(), afirst()...: Django runs the query in a worker thread, whose stack
+    has no frame of the application; keep the awaiting code's frames for it."""
+    original_name = name
+
+    async def wrapper(self, *args, **kwargs):
+        original = _originals[QuerySet, original_name]
+        recorder = _orm_active.get()
+        if recorder is None:
+            return await original(self, *args, **kwargs)
+        try:
+            frames, _template = capture_stack(recorder.stack_depth)
+        except Exception as exc:
+            recorder.internal_error(f"recording {original_name}()", exc)
+            frames = []
+        token = _async_frames.set((name, frames))
+        try:
+            return await original(self, *args, **kwargs)
+        finally:
+            _async_frames.reset(token)
 
     wrapper.__name__ = name
     return wrapper
@@ -562,9 +634,12 @@ def _prefetch_one_level(instances, prefetcher, lookup, level):
     try:
         through = lookup.prefetch_through.split("__")[level]
         to_attr = lookup.get_current_to_attr(level)[0]
-        cause = PrefetchCause(
-            _owner(recorder, instances[0]), through, _prefetcher_kind(prefetcher), to_attr
-        )
+        owner = _owner(recorder, instances[0])
+        if len(instances) == 1:
+            single = id(instances[0])
+        else:  # a deeper level of a prefetch for one instance belongs to that one
+            single = owner.owner_key if owner is not None and owner.via == "prefetch" else 0
+        cause = PrefetchCause(owner, through, _prefetcher_kind(prefetcher), to_attr, single)
     except Exception as exc:
         recorder.internal_error("following a prefetch", exc)
         return original(instances, prefetcher, lookup, level)
@@ -701,11 +776,15 @@ def _targets() -> list[tuple[Any, str, Any]]:
         (_gfk_owner(), "__get__", _gfk_get),
         (query_module, "prefetch_one_level", _prefetch_one_level),
     ]
-    for name in ("count", "exists", "aggregate", "get", "in_bulk", "update", "delete"):
+    ops = ("count", "exists", "aggregate", "get", "first", "last", "in_bulk", "update", "delete")
+    for name in ops:
         targets.append((QuerySet, name, _make_op(name)))
     for name in ("select_related", "prefetch_related"):
         targets.append((QuerySet, name, _make_eager(name)))
     targets.append((BaseManager, "get_queryset", _manager_queryset))
+    targets.append((QuerySet, "annotate", _annotate))
+    for name in ("aget", "afirst", "alast", "acount", "aexists", "aaggregate", "ain_bulk"):
+        targets.append((QuerySet, name, _make_async(name)))
     # Querysets fetched by len()/bool() and whether their rows were used (counts panel).
     targets.append((QuerySet, "__len__", _make_fetching("__len__", 1)))
     targets.append((QuerySet, "__bool__", _make_fetching("__bool__", 0)))

@@ -14,7 +14,8 @@ def dashboard(request):
     - The four totals are four ``COUNT`` queries on one table that differ only in
       their ``WHERE`` (repeated_count).
     - Per course, ``.count()``, a filtered ``.count()`` and an ``aggregate()`` on
-      ``course.enrollments``: three queries per course (count_in_loop).
+      ``course.enrollments``: three queries per course (count_in_loop twice,
+      aggregate_in_loop).
     """
     enrollments = Enrollment.objects.all()
     totals = {

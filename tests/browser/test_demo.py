@@ -152,7 +152,18 @@ def test_courses_dashboard_repeated_counts(page, demo_server):
     aggregate = next(c for c in fixes(panel) if "Enrollment.objects.aggregate(" in c)
     for status in ("ACTIVE", "COMPLETED", "REFUNDED"):
         assert f"filter=Q(status=Enrollment.Status.{status})" in aggregate
-    assert offers(panel, 'Course.objects.annotate(enrollments_count=Count("enrollments"))')
+    assert offers(
+        panel,
+        'Course.objects.select_related("instructor")'
+        '.annotate(enrollments_count=Count("enrollments"))',
+    )
+    # The per-course revenue: course.enrollments.exclude(...).aggregate(total=Sum("paid")).
+    revenue = next(c for c in fixes(panel) if "Sum(" in c)
+    assert revenue.endswith(
+        'Course.objects.select_related("instructor")'
+        ".annotate(not_status_refunded_enrollments_total="
+        'Sum("enrollments__paid", filter=~Q(enrollments__status=Enrollment.Status.REFUNDED)))'
+    )
 
 
 # -- the fixed pages --------------------------------------------------------------

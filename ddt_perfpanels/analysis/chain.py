@@ -1,0 +1,97 @@
+"""The calls that built a recorded queryset, written back as code.
+
+A suggestion replaces the code's queryset: it must keep what that queryset
+already did (its filters, ordering, only()/defer(), the queryset= of its
+Prefetch objects), or the pasted fix changes the result. Everything here
+reads the ``sql.Query`` the recorder kept; a part with no plain ORM spelling
+raises ``Unreadable`` and the caller says so instead of guessing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ddt_perfpanels.analysis import counts
+from ddt_perfpanels.analysis.code import flatten_select_related, quoted
+
+Unreadable = counts._Unreadable
+
+
+def _ordering(query) -> str:
+    order_by = list(query.order_by)
+    if not all(isinstance(item, str) for item in order_by):
+        raise Unreadable("an ordering expression")
+    text = ""
+    default = list(query.model._meta.ordering) if query.model is not None else []
+    if order_by and order_by != default:  # the model's own ordering goes without saying
+        text = f".order_by({quoted(order_by)})"
+    elif not query.default_ordering:
+        text = ".order_by()"
+    if not query.standard_ordering:
+        text += ".reverse()"
+    return text
+
+
+def filter_calls(query, drop: set[str] | frozenset[str] = frozenset()) -> str:
+    """``.filter(...).exclude(...)`` of the query's WHERE, without the lookups in
+    ``drop`` (what a related manager adds by itself)."""
+    q = counts.where_to_q(query, query.where)
+    if drop:
+        q = counts._without_keys(q, set(drop))
+    return counts._filter_call(q)
+
+
+def query_calls(
+    query,
+    drop: set[str] | frozenset[str] = frozenset(),
+    *,
+    slicing: bool = False,
+    deferred: bool = True,
+) -> str:
+    """The calls after ``Model.objects`` that give this query, eager loading
+    excepted (the callers write that themselves)."""
+    if query.combinator or query.extra or query.values_select or query.annotations:
+        raise Unreadable("values(), extra(), annotations or a combinator")
+    text = filter_calls(query, drop)
+    if query.distinct:
+        text += f".distinct({quoted(list(query.distinct_fields))})"
+    text += _ordering(query)
+    names, defer = query.deferred_loading
+    if names and deferred:
+        text += f".{'defer' if defer else 'only'}({quoted(sorted(names))})"
+    if slicing and query.is_sliced:
+        low = query.low_mark or ""
+        high = query.high_mark if query.high_mark is not None else ""
+        text += f"[{low}:{high}]"
+    return text
+
+
+def queryset_code(queryset: Any) -> str:
+    """A whole queryset (the queryset= of a Prefetch) as code."""
+    model = queryset.model
+    manager = getattr(model._default_manager, "name", None) or "objects"
+    query = queryset.query
+    text = f"{model.__name__}.{manager}{query_calls(query, slicing=True)}"
+    select = query.select_related
+    if select is True:
+        text += ".select_related()"
+    elif select:
+        text += f".select_related({quoted(flatten_select_related(select))})"
+    lookups = [
+        lookup if isinstance(lookup, str) else lookup.prefetch_through
+        for lookup in queryset._prefetch_related_lookups
+    ]
+    if any(not isinstance(lookup, str) for lookup in queryset._prefetch_related_lookups):
+        raise Unreadable("a Prefetch inside a Prefetch")
+    if lookups:
+        text += f".prefetch_related({quoted(lookups)})"
+    return text
+
+
+def read_back(render, fallback: str) -> tuple[str, bool]:
+    """``(render(), True)``, or ``(fallback, False)`` when the query has a part
+    with no plain ORM spelling."""
+    try:
+        return render(), True
+    except (Unreadable, LookupError, AttributeError, TypeError, ValueError):
+        return fallback, False
