@@ -27,17 +27,26 @@ def book_ids():
     return list(Book.objects.order_by("pk").values_list("pk", flat=True))
 
 
-@pytest.mark.parametrize(
-    "lookup",
-    [
-        pytest.param(lambda pk: Book.objects.filter(pk=pk).first(), id="filter-first"),
-        pytest.param(lambda pk: Book.objects.filter(id=pk).last(), id="filter-last"),
-        pytest.param(lambda pk: Book.objects.get(pk=pk), id="get"),
-    ],
-)
+def filter_first(pk):
+    return Book.objects.filter(pk=pk).first()
+
+
+def filter_last(pk):
+    return Book.objects.filter(id=pk).last()
+
+
+def get(pk):
+    return Book.objects.get(pk=pk)
+
+
+@pytest.mark.parametrize("lookup", [filter_first, filter_last, get])
 def test_single_object_lookup_per_id_suggests_in_bulk(lookup):
     ids = book_ids()
-    finding = only_finding(run(lambda: [lookup(pk) for pk in ids]))
+
+    def loop():
+        return [lookup(pk) for pk in ids]
+
+    finding = only_finding(run(loop))
     assert finding.fix == "in_bulk"
     assert finding.suggestion == "Book.objects.in_bulk(ids)"
     assert finding.count == finding.rows == len(ids)
@@ -194,7 +203,8 @@ def test_the_violation_admin_page_reports_a_duplicate_not_an_n_plus_one(admin_cl
     assert [f for f in report.nplusone if f.model == "ddt_perfpanels.BudgetViolation"] == []
     [duplicate] = [d for d in report.duplicate_loads if d.model.endswith("BudgetViolation")]
     assert duplicate.count == 2
-    assert "inside Django or a library" in duplicate.message
+    # Both loads ran in the admin's own code: its line is named.
+    assert "admin/options.py:" in duplicate.message
 
 
 # -- prefetch_related_objects() once per instance ---------------------------------------------

@@ -730,8 +730,7 @@ def _prefetch_per_instance_findings(loads: list[Load], min_queries: int, sql_cha
         if load.via != "prefetch" or not load.owner_key or query is None:
             continue
         owner = load.parent
-        site = query.frames[0][:2] if query.frames else query.template
-        key = (owner.root.id if owner is not None else load.model, site)
+        key = (owner.root.id if owner is not None else load.model, query.site_key)
         groups.setdefault(key, []).append(load)
     findings = []
     for group in groups.values():
