@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from ddt_perfpanels.ignoring import ignore
     from ddt_perfpanels.recording.context import capture
     from ddt_perfpanels.report import Report
 
-__all__ = ["Report", "capture"]
+__all__ = ["Report", "capture", "ignore"]
 
 
 def __getattr__(name: str) -> Any:
@@ -20,6 +21,10 @@ def __getattr__(name: str) -> Any:
         from ddt_perfpanels.recording.context import capture
 
         return capture
+    if name == "ignore":
+        from ddt_perfpanels.ignoring import ignore
+
+        return ignore
     if name == "Report":
         from ddt_perfpanels.report import Report
 

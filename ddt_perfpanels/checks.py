@@ -83,3 +83,8 @@ def check_app_installed(panel_class: type) -> list[Error]:
             id="ddt_perfpanels.E020",
         )
     ]
+
+
+# The IGNORE (E030) and AUDIT_URLS (E031) checks live with what they configure.
+from ddt_perfpanels import ignoring as _ignoring  # noqa: E402, F401
+from ddt_perfpanels import audit as _audit  # noqa: E402, F401

@@ -73,6 +73,12 @@ DEFAULTS: dict[str, Any] = {
     "BUDGET_INCLUDE_THIRD_PARTY": False,
     # Budgets: N+1 clusters and other findings stored with a violation.
     "BUDGET_MAX_FINDINGS": 5,
+    # Accepted findings: a list of dicts of glob patterns (model, field, kind, key,
+    # file, url_name), all of which must match; see ddt_perfpanels.ignoring.
+    "IGNORE": [],
+    # manage.py perfpanels_audit: URLs requested besides the admin pages and the
+    # URL patterns that take no arguments.
+    "AUDIT_URLS": [],
     # Budgets: every this many recorded violations, delete one batch of expired
     # ones (0: only manage.py perfpanels_prune does). Each process also looks
     # at the oldest row at most once an hour, so retention holds on quiet sites.

@@ -81,11 +81,13 @@ class BudgetMiddleware:
             budget = self._wants(request)
             if not budget:
                 return None
+            from ddt_perfpanels.ignoring import note_request
             from ddt_perfpanels.recording.context import capture
 
             cap = capture(light=_light_enough(budget))
             cap.__enter__()
             cap.budget = budget
+            note_request(cap.report, request)
             return cap
         except Exception:
             logger.exception(
@@ -378,6 +380,9 @@ def record_violation(request: Any, response: Any, result: Any, report: Any) -> A
                     for over in result.over
                 ]
             )
+    from ddt_perfpanels.signals import send_violation
+
+    send_violation(violation, request, result, report)
     every = config["BUDGET_PRUNE_EVERY"]
     if every:
         with _recorded_lock:

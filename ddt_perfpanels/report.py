@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from ddt_perfpanels.recording.context import QueryRecord, Recorder
 
 _MAX_PARAMS = 50
+_SOURCES = ("nplusone", "unused_eager", "counts", "cache")
 # The metrics that need the ORM provenance hooks: a light capture
 # (``capture(light=True)``) has no value for them.
 LIGHT_UNMEASURED = ("nplusone", "count_findings")
@@ -60,8 +61,13 @@ class Report:
     """
 
     def __init__(self, recorder: Recorder):
+        from ddt_perfpanels.ignoring import capture_started
+
         self._recorder = recorder
         self._computed: dict[str, Any] = {}
+        # Findings accepted by IGNORE or ignore(), by source: kept out of the others.
+        self._ignored: dict[str, list[Any]] = {}
+        capture_started(recorder)
 
     def _get(self, name: str, compute):
         if name in self._computed:
@@ -132,9 +138,10 @@ class Report:
             from ddt_perfpanels.analysis.nplusone import find_nplusone
 
             config = get_config()
-            return find_nplusone(
+            found = find_nplusone(
                 self._recorder, config["NPLUSONE_MIN_QUERIES"], config["SQL_PREVIEW_CHARS"]
             )
+            return self._accepted("nplusone", found)
 
         return self._safe("nplusone", compute, [])
 
@@ -157,7 +164,7 @@ class Report:
         def compute():
             from ddt_perfpanels.analysis.nplusone import find_unused_eager
 
-            return find_unused_eager(self._recorder)
+            return self._accepted("unused_eager", find_unused_eager(self._recorder))
 
         return self._safe("unused_eager", compute, [])
 
@@ -166,7 +173,7 @@ class Report:
         def compute():
             from ddt_perfpanels.analysis.counts import find_count_findings
 
-            return find_count_findings(self._recorder)
+            return self._accepted("counts", find_count_findings(self._recorder))
 
         return self._safe("counts", compute, [])
 
@@ -175,9 +182,25 @@ class Report:
         def compute():
             from ddt_perfpanels.analysis.cache import build_cache_report
 
-            return build_cache_report(self._recorder)
+            cache = build_cache_report(self._recorder)
+            if cache is not None and getattr(cache, "findings", None):
+                cache.findings = self._accepted("cache", cache.findings)
+            return cache
 
         return self._safe("cache", compute, None)
+
+    def _accepted(self, source: str, findings: list[Any]) -> list[Any]:
+        from ddt_perfpanels.ignoring import split
+
+        kept, self._ignored[source] = split(findings, source, self._recorder)
+        return kept
+
+    @property
+    def ignored(self) -> dict[str, list[Any]]:
+        """The findings IGNORE or ``ignore()`` accepted, by source ("nplusone",
+        "unused_eager", "counts", "cache"): shown apart, never counted."""
+        self.nplusone, self.unused_eager, self.counts, self.cache  # noqa: B018
+        return {name: list(self._ignored.get(name, ())) for name in _SOURCES}
 
     def _safe(self, name: str, compute, fallback):
         try:
@@ -240,6 +263,9 @@ class Report:
             "errors": list(self.errors),
             "notices": self.notices,
         }
+        ignored = {k: [f.to_dict() for f in v] for k, v in self.ignored.items() if v}
+        if ignored:
+            data["ignored"] = ignored
         if queries:
             data["queries"] = [query_to_dict(q) for q in self.queries]
         return data

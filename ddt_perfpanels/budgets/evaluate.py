@@ -94,7 +94,9 @@ def evaluate(report: Any, budget: Budget, response_time_ms: float | None = None)
     return BudgetResult(budget, metrics, budget.check(metrics))
 
 
-def _compact(data: dict[str, Any], source: str, redacted: bool = False) -> dict[str, Any]:
+def compact_finding(data: dict[str, Any], source: str, redacted: bool = False) -> dict[str, Any]:
+    """A finding's to_dict() cut down to what a violation, a test failure or the
+    audit keeps: what, where, and the fix."""
     kept: dict[str, Any] = {"source": source}
     for key in _FINDING_KEYS:
         value = data.get(key)
@@ -122,13 +124,13 @@ def summarize_findings(
     clusters = sorted(
         budgeted(report.nplusone), key=lambda f: (-f.count, f.model, f.path or f.lookup)
     )
-    nplusone = [_compact(f.to_dict(), "nplusone", redacted) for f in clusters[:limit]]
+    nplusone = [compact_finding(f.to_dict(), "nplusone", redacted) for f in clusters[:limit]]
     findings: list[dict] = []
     for finding in budgeted(report.counts or []):
-        findings.append(_compact(finding.to_dict(), "counts", redacted))
+        findings.append(compact_finding(finding.to_dict(), "counts", redacted))
     cache = report.cache
     for finding in getattr(cache, "findings", None) or []:
-        findings.append(_compact(finding.to_dict(), "cache", redacted))
+        findings.append(compact_finding(finding.to_dict(), "cache", redacted))
     findings.sort(key=lambda f: -(f.get("count") or 0))  # stable: each source is ordered
     return nplusone, findings[:limit]
 

@@ -10,10 +10,10 @@ from ddt_perfpanels.budgets.config import Budget, budget_for_url, validate_limit
 from ddt_perfpanels.budgets.evaluate import (
     BudgetResult,
     evaluate,
-    finding_title,
     summarize_findings,
 )
 from ddt_perfpanels.budgets.metrics import METRICS, format_value
+from ddt_perfpanels.findings import format_findings
 
 _MAX_FINDINGS = 10
 
@@ -147,19 +147,7 @@ def failure_message(result: BudgetResult, report: Any, url: str | None = None) -
     if nplusone or findings:
         lines.append("")
         lines.append("Findings and their fixes:")
-        for finding in [*nplusone, *findings]:
-            title = finding_title(finding)
-            site = finding.get("access_site") or finding.get("origin")
-            lines.append(f"  - {title}" + (f" at {site}" if site else ""))
-            if finding.get("message"):
-                lines.append(f"    {finding['message']}")
-            fix = finding.get("code") or finding.get("suggestion")
-            if fix:
-                fix_lines = str(fix).splitlines() or [""]
-                lines.append(f"    fix: {fix_lines[0]}")
-                lines.extend(f"         {line}" for line in fix_lines[1:])
-                if finding.get("code") and finding.get("suggestion"):
-                    lines.append(f"    ({finding['suggestion']})")
+        lines.extend(format_findings([*nplusone, *findings]))
     if report.errors:
         lines.append("")
         lines.append("ddt_perfpanels could not record everything: " + "; ".join(report.errors))

@@ -11,6 +11,7 @@ from typing import Any
 
 from debug_toolbar.panels import Panel
 
+from ddt_perfpanels.ignoring import note_request
 from ddt_perfpanels.recording.context import capture
 
 logger = logging.getLogger("ddt_perfpanels")
@@ -46,6 +47,8 @@ class PerfPanel(Panel):
 
     is_async = True
     template = ""
+    # The report.ignored sources this panel lists, greyed, apart from its findings.
+    ignored_sources: tuple[str, ...] = ()
 
     @classmethod
     def run_checks(cls):
@@ -72,6 +75,7 @@ class PerfPanel(Panel):
             setattr(toolbar, _ERROR_ATTR, f"{type(exc).__name__}: {exc}")
             return self.get_response(request)
         setattr(toolbar, _REPORT_ATTR, report)
+        note_request(report, request)
         try:
             response = self.get_response(request)
         except BaseException:
@@ -110,6 +114,8 @@ class PerfPanel(Panel):
         else:
             try:
                 stats = self.build_stats(report)
+                if self.ignored_sources:
+                    stats["ignored"] = ignored_rows(report, self.ignored_sources)
             except Exception as exc:
                 logger.exception("ddt_perfpanels could not build the %s stats", self.panel_id)
                 errors.append(f"{type(exc).__name__}: {exc}")
@@ -134,6 +140,28 @@ def in_package(finding: dict[str, Any]) -> bool:
     """A stored finding whose queryset an installed package builds: shown apart,
     folded (analysis.thirdparty)."""
     return (finding.get("third_party") or {}).get("owner") == "package"
+
+
+def ignored_rows(report, sources: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The findings IGNORE or ignore() accepted: a title, where, and the fix."""
+    from ddt_perfpanels.budgets.evaluate import compact_finding, finding_title
+
+    rows = []
+    ignored = report.ignored
+    for source in sources:
+        for finding in ignored.get(source, ()):
+            data = compact_finding(finding.to_dict(), source)
+            title = finding_title(data) if source != "unused_eager" else (
+                f"unused {data.get('fix', '')}: {data.get('model', '')}"
+            )
+            rows.append(
+                {
+                    "title": title,
+                    "site": data.get("access_site") or data.get("origin") or "",
+                    "fix": data.get("code") or data.get("suggestion") or "",
+                }
+            )
+    return rows
 
 
 def source_line(filename: str, line: int) -> str:

@@ -38,6 +38,7 @@ class CacheBreakdownPanel(PerfPanel):
     title = _("Cache breakdown")
     nav_title = _("Cache breakdown")
     template = "ddt_perfpanels/panels/cache.html"
+    ignored_sources = ("cache",)
 
     @property
     def nav_subtitle(self) -> str:

@@ -251,6 +251,7 @@ class CountsPanel(PerfPanel):
 
     title = _("Counts")
     template = "ddt_perfpanels/panels/counts.html"
+    ignored_sources = ("counts",)
 
     @property
     def nav_subtitle(self) -> str:

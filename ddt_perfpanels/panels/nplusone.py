@@ -13,6 +13,7 @@ class NPlusOnePanel(PerfPanel):
 
     title = _("N+1 queries")
     template = "ddt_perfpanels/panels/nplusone.html"
+    ignored_sources = ("nplusone", "unused_eager")
 
     @property
     def nav_subtitle(self) -> str:

@@ -592,6 +592,10 @@ class capture:
         if outer is not None:
             outer.absorb(recorder)
         recorder.finish()
+        if outer is None and self.report is not None:
+            from ddt_perfpanels.signals import send_findings
+
+            send_findings(self.report)
 
     def release(self) -> None:
         """Free what this finished capture recorded (its report is then empty),
