@@ -164,3 +164,114 @@ def test_url_name(client, library, settings):
     assert tests["test_settings"]["ignored"] == 1
     assert tests["test_url_name"]["ignored"] == 1
     assert tests["test_block_is_scoped"]["count_findings"] == 1
+
+
+BASELINE_TESTS = '''
+from tests.testapp.models import Book
+
+def test_list(library):
+    list(Book.objects.select_related("author"))
+'''
+
+GROWN = '''
+from tests.testapp.models import Book
+
+def test_list(library):
+    for book in Book.objects.all():
+        book.author.name
+'''
+
+SHRUNK = '''
+def test_list(library):
+    pass
+'''
+
+
+def test_baseline_update_grow_and_shrink(project):
+    project.pytester.makepyfile(test_base=BASELINE_TESTS)
+    result = project.run("--perfpanels-baseline=perf-baseline.json", "--perfpanels-update-baseline")
+    result.assert_outcomes(passed=1)
+    text = (project.pytester.path / "perf-baseline.json").read_text()
+    assert project.json("perf-baseline.json")["tests"] == {
+        "test_base.py::test_list": {
+            "cache_calls": 0,
+            "count_findings": 0,
+            "findings": [],
+            "nplusone": 0,
+            "queries": 1,
+        }
+    }
+    assert text.endswith("}\n") and '    "test_base.py::test_list": {\n' in text
+
+    project.pytester.makepyfile(test_base=GROWN)
+    result = project.run("--perfpanels-baseline=perf-baseline.json")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*this test grew past its baseline:",
+            "*queries: 1 -> 7 (allowed 1)",
+            "*nplusone: 0 -> 1 (allowed 0)",
+            "*New findings and their fixes:",
+            "*N+1: testapp.Book → author (6 queries)*",
+            '*fix: Book.objects.select_related("author")',
+            "*Accept the new numbers with --perfpanels-update-baseline.",
+        ]
+    )
+    # A tolerance lets the queries grow, never the findings.
+    result = project.run("--perfpanels-baseline=perf-baseline.json", "--perfpanels-tolerance=600%")
+    result.assert_outcomes(failed=1)
+    assert "queries: 1 -> 7" not in result.stdout.str()
+    assert "nplusone: 0 -> 1" in result.stdout.str()
+
+    project.pytester.makepyfile(test_base=SHRUNK)
+    result = project.run("--perfpanels-baseline=perf-baseline.json")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["1 tests went below their baseline (test_base.py::test_list)*"])
+    assert project.json("perf-baseline.json")["tests"]["test_base.py::test_list"]["queries"] == 1
+
+    project.pytester.makepyfile(test_base=GROWN)
+    result = project.run("--perfpanels-baseline=perf-baseline.json", "--perfpanels-update-baseline")
+    result.assert_outcomes(passed=1)
+    entry = project.json("perf-baseline.json")["tests"]["test_base.py::test_list"]
+    assert entry["queries"] == 7 and entry["findings"] == ["nplusone testapp.Book.author"]
+    # Known to the baseline: with --perfpanels too, the accepted N+1 passes.
+    result = project.run("--perfpanels", "--perfpanels-baseline=perf-baseline.json")
+    result.assert_outcomes(passed=1)
+
+
+def test_manage_py_test_runner(project):
+    project.pytester.makepyfile(
+        test_runner_project='''
+from django.test import TestCase
+from tests.factories import make_library
+from tests.testapp.models import Book
+
+class Slow(TestCase):
+    def test_slow(self):
+        make_library(authors=2, books_per_author=2)
+        for book in Book.objects.all():
+            book.author.name
+
+    def test_fixed(self):
+        make_library(authors=2, books_per_author=2)
+        list(Book.objects.select_related("author"))
+'''
+    )
+    import sys
+
+    result = project.pytester.run(
+        sys.executable, "-m", "django", "test", "test_runner_project",
+        "--settings=tests.settings",
+        "--testrunner=ddt_perfpanels.runner.PerfPanelsRunner",
+    )
+    assert result.ret == 1
+    result.stderr.fnmatch_lines(
+        [
+            "FAIL: test_slow (test_runner_project.Slow*",
+            "*1 N+1 or counts finding in this test*",
+            "*N+1: testapp.Book → author (4 queries)*",
+            "*Ran 2 tests*",
+            "FAILED (failures=1)",
+        ]
+    )
+    assert "FAIL: test_fixed" not in result.stderr.str()
