@@ -71,9 +71,8 @@ def admin_pages() -> list[Page]:
             opts = model._meta
             prefix = f"{site.name}:{opts.app_label}_{opts.model_name}"
             try:
-                pages.append(
-                    Page(reverse(f"{prefix}_changelist"), "admin changelist", f"{prefix}_changelist")
-                )
+                url = reverse(f"{prefix}_changelist")
+                pages.append(Page(url, "admin changelist", f"{prefix}_changelist"))
             except NoReverseMatch:
                 continue
             first = model._default_manager.order_by("pk").only("pk").first()
@@ -288,7 +287,9 @@ def check_audit_urls(app_configs: Any = None, **kwargs: Any) -> list[Error]:
     if not isinstance(user, dict) or "AUDIT_URLS" not in user:
         return []
     urls = user["AUDIT_URLS"]
-    if isinstance(urls, (list, tuple)) and all(isinstance(u, str) and u.startswith("/") for u in urls):
+    if isinstance(urls, (list, tuple)) and all(
+        isinstance(u, str) and u.startswith("/") for u in urls
+    ):
         return []
     return [
         Error(

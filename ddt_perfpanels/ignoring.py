@@ -37,10 +37,6 @@ class Rule:
     file: str | None = None
     url_name: str | None = None
 
-    def describe(self) -> str:
-        parts = [f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if getattr(self, f.name)]
-        return ", ".join(parts) or "everything"
-
     def matches(self, finding: dict[str, Any], source: str, url_name: str | None) -> bool:
         if self.url_name is not None and (
             url_name is None or not fnmatchcase(url_name, self.url_name)
@@ -323,16 +319,13 @@ def _url_name(url: Any, names: dict[Any, str | None]) -> str | None:
     return names[url]
 
 
-def _record_id(finding: dict[str, Any], source: str, recorder: Any) -> int | None:
-    """The query (or cache call) a finding's example stack belongs to."""
-    frames = [tuple(f) for f in finding.get("frames") or ()]
-    if not frames:
-        return None
+def _first_records(recorder: Any, source: str) -> dict[tuple, int]:
+    """Each stack -> the first query (or cache call) made from it."""
     records = _calls(recorder) if source == "cache" else recorder.queries
+    first: dict[tuple, int] = {}
     for record in records:
-        if [tuple(f) for f in record.frames] == frames:
-            return id(record)
-    return None
+        first.setdefault(tuple(tuple(f) for f in record.frames), id(record))
+    return first
 
 
 def split(findings: list[Any], source: str, recorder: Any) -> tuple[list[Any], list[Any]]:
@@ -355,10 +348,13 @@ def split(findings: list[Any], source: str, recorder: Any) -> tuple[list[Any], l
             span.close(log.recorder)
         spans.extend(log.spans)
     names: dict[Any, str | None] = {}
+    # A finding is placed in time by the stack of its example query or call.
+    first = _first_records(recorder, source) if spans else {}
     kept, ignored = [], []
     for finding in findings:
         data = finding.to_dict()
-        record = _record_id(data, source, recorder) if spans else None
+        frames = tuple(tuple(f) for f in data.get("frames") or ())
+        record = first.get(frames) if frames else None
         request_url = url
         rules = list(whole)
         for span in spans:

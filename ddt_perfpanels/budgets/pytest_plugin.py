@@ -89,8 +89,14 @@ def pytest_configure(config: pytest.Config) -> None:
 class PerfPanelsCheck:
     """Registered only when asked for: measures, judges and sums up each test."""
 
-    def __init__(self, config: pytest.Config, mode: str, baseline: str | None,
-                 report: str | None, tolerance: str) -> None:
+    def __init__(
+        self,
+        config: pytest.Config,
+        mode: str,
+        baseline: str | None,
+        report: str | None,
+        tolerance: str,
+    ) -> None:
         self.config = config
         self.mode = mode
         self.baseline_path = baseline
