@@ -365,4 +365,10 @@ def split(findings: list[Any], source: str, recorder: Any) -> tuple[list[Any], l
         name = _url_name(request_url, names) if request_url is not None else None
         accepted = any(rule.matches(data, source, name) for rule in (*static, *rules))
         (ignored if accepted else kept).append(finding)
+    if ignored and source == "nplusone":
+        # "All the fixes in one statement" would bring back the ignored ones.
+        combined = {f.combined_suggestion for f in ignored if f.combined_suggestion}
+        for finding in kept:
+            if finding.combined_suggestion in combined:
+                finding.combined_suggestion = ""
     return kept, ignored

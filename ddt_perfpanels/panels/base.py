@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 from debug_toolbar.panels import Panel
+from django.utils.translation import gettext_lazy as _
 
 from ddt_perfpanels.ignoring import note_request
 from ddt_perfpanels.recording.context import capture
@@ -140,6 +141,12 @@ def in_package(finding: dict[str, Any]) -> bool:
     """A stored finding whose queryset an installed package builds: shown apart,
     folded (analysis.thirdparty)."""
     return (finding.get("third_party") or {}).get("owner") == "package"
+
+
+def ignored_suffix(stats: dict[str, Any]) -> str:
+    """", 2 ignored" for a nav subtitle: ignored findings are counted apart."""
+    count = len(stats.get("ignored") or ())
+    return ", " + str(_("%(n)d ignored") % {"n": count}) if count else ""
 
 
 def ignored_rows(report, sources: tuple[str, ...]) -> list[dict[str, Any]]:

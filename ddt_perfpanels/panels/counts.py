@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from ddt_perfpanels.conf import get_config
-from ddt_perfpanels.panels.base import PerfPanel, in_package, with_source
+from ddt_perfpanels.panels.base import PerfPanel, ignored_suffix, in_package, with_source
 
 logger = logging.getLogger("ddt_perfpanels")
 
@@ -261,8 +261,9 @@ class CountsPanel(PerfPanel):
             return str(_("recording failed")) if stats.get("errors") else ""
         findings = [f for f in findings if not in_package(f)]
         if not findings:
-            return str(_("none"))
-        return ngettext("%(n)d finding", "%(n)d findings", len(findings)) % {"n": len(findings)}
+            return str(_("none")) + ignored_suffix(stats)
+        found = ngettext("%(n)d finding", "%(n)d findings", len(findings)) % {"n": len(findings)}
+        return found + ignored_suffix(stats)
 
     @property
     def scripts(self) -> list[str]:

@@ -5,7 +5,7 @@ from typing import Any
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from ddt_perfpanels.panels.base import PerfPanel, in_package, with_source
+from ddt_perfpanels.panels.base import PerfPanel, ignored_suffix, in_package, with_source
 
 
 class NPlusOnePanel(PerfPanel):
@@ -22,13 +22,13 @@ class NPlusOnePanel(PerfPanel):
         if stats.get("errors") and not clusters:
             return str(_("recording failed")) if not stats.get("query_count") else ""
         if not clusters:
-            return str(_("none"))
+            return str(_("none")) + ignored_suffix(stats)
         wasted = sum(max(c["count"] - 1, 0) for c in clusters)
         found = ngettext("%(n)d cluster", "%(n)d clusters", len(clusters)) % {
             "n": len(clusters)
         }
         lost = ngettext("%(w)d wasted query", "%(w)d wasted queries", wasted) % {"w": wasted}
-        return f"{found}, {lost}"
+        return f"{found}, {lost}" + ignored_suffix(stats)
 
     @property
     def scripts(self) -> list[str]:
