@@ -9,10 +9,12 @@ import sqlite3
 import subprocess
 import sys
 
+from pathlib import Path
+
 import pytest
 from django.core.management import CommandError, call_command
 
-from tests.browser.conftest import ROOT
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _demo_env(db) -> dict[str, str]:
