@@ -134,10 +134,6 @@ def check_ignore(app_configs: Any = None, **kwargs: Any) -> list[Error]:
 _in_effect: ContextVar[tuple[Rule, ...]] = ContextVar("ddt_perfpanels_ignore", default=())
 
 
-def rules_in_effect() -> tuple[Rule, ...]:
-    return _in_effect.get()
-
-
 class Span:
     """Records made while some rules applied: an ignore() block, or a request."""
 
