@@ -108,7 +108,7 @@ def test_ignore_decorator_and_captures_started_inside():
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_ignore_async_decorator():
+async def test_ignore_async_decorator(close_thread_connections):
     from asgiref.sync import sync_to_async
 
     @ddt_perfpanels.ignore(kind="count_in_loop")
