@@ -263,6 +263,7 @@ class Slow(TestCase):
         sys.executable, "-m", "django", "test", "test_runner_project",
         "--settings=tests.settings",
         "--testrunner=ddt_perfpanels.runner.PerfPanelsRunner",
+        "--perfpanels-report=runner.json",
     )
     assert result.ret == 1
     result.stderr.fnmatch_lines(
@@ -275,3 +276,22 @@ class Slow(TestCase):
         ]
     )
     assert "FAIL: test_fixed" not in result.stderr.str()
+    result.stderr.fnmatch_lines(
+        [
+            "ddt_perfpanels",
+            "test * queries   N+1  counts  cache  ignored",
+            "test_runner_project.Slow.test_slow * 1 * 0 * 0 * 0",
+            "test_runner_project.Slow.test_fixed * 0 * 0 * 0 * 0",
+        ]
+    )
+    tests = {t["test"]: t for t in project.json("runner.json")["tests"]}
+    assert tests["test_runner_project.Slow.test_slow"]["nplusone"] == 1
+
+    warned = project.pytester.run(
+        sys.executable, "-m", "django", "test", "test_runner_project",
+        "--settings=tests.settings",
+        "--testrunner=ddt_perfpanels.runner.PerfPanelsRunner",
+        "--perfpanels=warn",
+    )
+    assert warned.ret == 0
+    warned.stderr.fnmatch_lines(["*N+1: testapp.Book → author (4 queries)*", "OK"])
