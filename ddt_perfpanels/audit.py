@@ -295,6 +295,6 @@ def check_audit_urls(app_configs: Any = None, **kwargs: Any) -> list[Error]:
         Error(
             "DDT_PERFPANELS['AUDIT_URLS'] must be a list of paths starting with '/', "
             f"got {urls!r}.",
-            id="ddt_perfpanels.E021",
+            id="ddt_perfpanels.E031",
         )
     ]

@@ -122,7 +122,7 @@ def check_ignore(app_configs: Any = None, **kwargs: Any) -> list[Error]:
             problem,
             hint="Example: 'IGNORE': [{'model': 'shop.Product', 'field': 'tags'}, "
             "{'url_name': 'admin:*'}, {'file': '*/legacy/*.py'}]",
-            id="ddt_perfpanels.E020",
+            id="ddt_perfpanels.E030",
         )
         for problem in problems
     ]

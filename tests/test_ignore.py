@@ -131,17 +131,17 @@ def test_system_check_for_a_malformed_ignore(settings):
         "AUDIT_URLS": ["projects/"],
     }
     errors = run_checks()
-    messages = [e.msg for e in errors if e.id == "ddt_perfpanels.E020"]
+    messages = [e.msg for e in errors if e.id == "ddt_perfpanels.E030"]
     assert len(messages) == 3
     assert "DDT_PERFPANELS['IGNORE'][0] has unknown keys 'modle' (did you mean 'model'?)" in (
         messages[0]
     )
     assert "DDT_PERFPANELS['IGNORE'][1] must be a non-empty dict" in messages[1]
     assert "model must be glob strings" in messages[2]
-    [audit_urls] = [e.msg for e in errors if e.id == "ddt_perfpanels.E021"]
+    [audit_urls] = [e.msg for e in errors if e.id == "ddt_perfpanels.E031"]
     assert "must be a list of paths starting with '/'" in audit_urls
     settings.DDT_PERFPANELS = {"IGNORE": [{"url_name": "admin:*"}], "AUDIT_URLS": ["/x/"]}
-    assert not [e for e in run_checks() if e.id in ("ddt_perfpanels.E020", "ddt_perfpanels.E021")]
+    assert not [e for e in run_checks() if e.id in ("ddt_perfpanels.E030", "ddt_perfpanels.E031")]
 
 
 def test_panels_grey_ignored_findings_and_count_them_apart(settings):
