@@ -210,6 +210,7 @@ def _measure(client: Any, page: Page) -> None:
     from ddt_perfpanels.budgets.evaluate import evaluate
     from ddt_perfpanels.findings import finding_list, ignored_count
     from ddt_perfpanels.recording.context import capture
+    from ddt_perfpanels.report import budgeted
 
     try:
         with capture() as report:
@@ -221,8 +222,8 @@ def _measure(client: Any, page: Page) -> None:
         page.numbers = {
             "queries": report.query_count,
             "db_time_ms": round(report.db_time_ms, 2),
-            "nplusone": len(report.nplusone),
-            "count_findings": len(report.counts),
+            "nplusone": len(budgeted(report.nplusone)),
+            "count_findings": len(budgeted(report.counts)),
             "cache_calls": int(cache.metrics()["cache_calls"]) if cache is not None else 0,
             "cache_findings": len(cache.findings) if cache is not None else 0,
         }

@@ -9,9 +9,12 @@ from ddt_perfpanels.budgets.evaluate import compact_finding, finding_title
 
 
 def finding_list(report: Any) -> list[dict[str, Any]]:
-    """Every finding not ignored: N+1 clusters, counts findings, cache findings."""
-    found = [compact_finding(f.to_dict(), "nplusone") for f in report.nplusone]
-    found += [compact_finding(f.to_dict(), "counts") for f in report.counts or ()]
+    """Every finding a budget counts (not ignored; not a package's, unless
+    BUDGET_INCLUDE_THIRD_PARTY): N+1 clusters, counts findings, cache findings."""
+    from ddt_perfpanels.report import budgeted
+
+    found = [compact_finding(f.to_dict(), "nplusone") for f in budgeted(report.nplusone)]
+    found += [compact_finding(f.to_dict(), "counts") for f in budgeted(report.counts or [])]
     cache = report.cache
     found += [compact_finding(f.to_dict(), "cache") for f in getattr(cache, "findings", None) or ()]
     for finding in found:
