@@ -8,15 +8,21 @@ from typing import Any
 from ddt_perfpanels.budgets.evaluate import compact_finding, finding_title
 
 
-def finding_list(report: Any) -> list[dict[str, Any]]:
+def finding_list(report: Any, redacted: bool = False) -> list[dict[str, Any]]:
     """Every finding a budget counts (not ignored; not a package's, unless
-    BUDGET_INCLUDE_THIRD_PARTY): N+1 clusters, counts findings, cache findings."""
+    BUDGET_INCLUDE_THIRD_PARTY): N+1 clusters, counts findings, cache findings.
+    ``redacted``: without the request's values, as a stored violation keeps them."""
     from ddt_perfpanels.report import budgeted
 
-    found = [compact_finding(f.to_dict(), "nplusone") for f in budgeted(report.nplusone)]
-    found += [compact_finding(f.to_dict(), "counts") for f in budgeted(report.counts or [])]
     cache = report.cache
-    found += [compact_finding(f.to_dict(), "cache") for f in getattr(cache, "findings", None) or ()]
+    sources = [
+        ("nplusone", budgeted(report.nplusone)),
+        ("counts", budgeted(report.counts or [])),
+        ("cache", getattr(cache, "findings", None) or ()),
+    ]
+    found = [
+        compact_finding(f.to_dict(), source, redacted) for source, items in sources for f in items
+    ]
     for finding in found:
         finding["title"] = finding_title(finding)
         finding["key"] = finding_key(finding)

@@ -9,7 +9,8 @@ model instance), ``request``, ``result`` (the ``BudgetResult``: ``.over``,
 under the toolbar or the middleware, a test under the pytest plugin, a page of the
 audit) that has findings not ignored. Arguments: ``report`` and ``findings``, a
 list of small dicts (``source``, ``kind``, ``model``, ``title``, ``origin``,
-``suggestion``/``code``: the fix). Nothing is computed when nothing is connected.
+``suggestion``/``code``: the fix), without the request's values (as a stored
+violation keeps them). Nothing is computed when nothing is connected.
 
 A receiver that raises is logged on the ``ddt_perfpanels`` logger; the request
 goes on.
@@ -43,7 +44,7 @@ def send_findings(report: Any) -> None:
     try:
         from ddt_perfpanels.findings import finding_list
 
-        findings = finding_list(report)
+        findings = finding_list(report, redacted=True)
     except Exception:
         logger.exception("ddt_perfpanels could not list the findings for findings_recorded")
         return
