@@ -49,6 +49,7 @@ def demo_db(tmp_path_factory):
     return db
 
 
+@pytest.mark.own_database
 def test_audit_of_the_demo_in_text(demo_db):
     before = _row_counts(demo_db)
     result = _manage(demo_db, "perfpanels_audit", check=False)
@@ -71,6 +72,7 @@ def test_audit_of_the_demo_in_text(demo_db):
     assert "32 pages, 5 failing (--fail-on=any)." in out
 
 
+@pytest.mark.own_database
 def test_audit_of_the_demo_in_json(demo_db):
     result = _manage(demo_db, "perfpanels_audit", "--json", "--fail-on=budget", check=False)
     assert result.returncode == 1

@@ -7,6 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+# A project in a subprocess, on a SQLite database of its own: the PostgreSQL
+# sessions leave it out (noxfile.py).
+pytestmark = pytest.mark.own_database
+
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

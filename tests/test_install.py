@@ -21,6 +21,11 @@ PANELS = ("NPlusOnePanel", "CountsPanel", "CacheBreakdownPanel", "BudgetPanel")
 REQUEST_A_PAGE = """
 import json, re
 from django.test import Client
+
+# A project in a subprocess, on a SQLite database of its own: the PostgreSQL
+# sessions leave it out (noxfile.py).
+pytestmark = pytest.mark.own_database
+
 client = Client(HTTP_HOST="127.0.0.1")  # as runserver is opened
 page = client.get("/admin/login/")
 assert page.status_code == 200, page.status_code

@@ -9,6 +9,14 @@ from pathlib import Path
 import pytest
 
 
+def pytest_collection_modifyitems(items):
+    # Each project runs in a subprocess on SQLite (DDT_TEST_DB is removed below):
+    # the PostgreSQL sessions leave these tests out (noxfile.py).
+    for item in items:
+        if item.path.is_relative_to(Path(__file__).parent):
+            item.add_marker(pytest.mark.own_database)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     # pytester for these tests only (pytest_plugins is for the top-level conftest).
     if not config.pluginmanager.has_plugin("pytester"):
