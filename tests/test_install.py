@@ -13,6 +13,10 @@ from pathlib import Path
 
 import pytest
 
+# A project in a subprocess, on a SQLite database of its own: the PostgreSQL
+# sessions leave it out (noxfile.py).
+pytestmark = pytest.mark.own_database
+
 ROOT = Path(__file__).resolve().parents[1]
 PANELS = ("NPlusOnePanel", "CountsPanel", "CacheBreakdownPanel", "BudgetPanel")
 
@@ -21,10 +25,6 @@ PANELS = ("NPlusOnePanel", "CountsPanel", "CacheBreakdownPanel", "BudgetPanel")
 REQUEST_A_PAGE = """
 import json, re
 from django.test import Client
-
-# A project in a subprocess, on a SQLite database of its own: the PostgreSQL
-# sessions leave it out (noxfile.py).
-pytestmark = pytest.mark.own_database
 
 client = Client(HTTP_HOST="127.0.0.1")  # as runserver is opened
 page = client.get("/admin/login/")
