@@ -286,6 +286,29 @@ def test_drf_viewset_nested_many_and_related_fields(client, monkeypatch):
     constant_as_library_grows(client, "/books-api/", response, 4, 3)
 
 
+def test_drf_evaluates_but_the_application_owns_the_queryset(client):
+    # Routed straight to the viewset: no line of the application on the stack
+    # when DRF evaluates the queryset and reads the rows.
+    from ddt_perfpanels.analysis.thirdparty import is_third_party
+
+    make_library(authors=3, books_per_author=2)
+    report, _response = request(client, "/books-api-direct/")
+    tags = finding(report, "tags")
+    assert tags.third_party["package"] == "rest_framework"
+    assert tags.third_party["owner"] == "yours"
+    assert "BookViewSet builds it" in tags.third_party["how"]
+    assert not any(is_third_party(f) for f in report.nplusone)
+    assert tags.suggestion == 'Book.objects.prefetch_related("tags")'
+    assert "Add to your query: " in tags.message
+    assert tags.combined_suggestion == (
+        'Book.objects.select_related("author").prefetch_related("tags", "chapters")'
+    )
+    assert tags.where["combined"]["fix"] == (
+        'queryset = Book.objects.all().select_related("author")'
+        '.prefetch_related("tags", "chapters")'
+    )
+
+
 def test_drf_list_view_get_queryset_dotted_source_method_field_pagination(client, monkeypatch):
     make_library(authors=3, books_per_author=2)
     report, response = request(client, "/summaries-api/")
@@ -545,7 +568,7 @@ def test_panel_shows_the_owner_and_its_fix(client, settings):
     assert "BookAdmin.publisher_name (list_display)" in content
     # Never a bare "?": the changelist has no line of the application.
     assert "<code>?</code>" not in content
-    assert "BookAdmin (admin changelist)" in content
+    assert "Queryset of the admin changelist <code>BookAdmin</code>" in content
 
 
 def test_counts_panel_shows_the_owner_and_its_fix(client, settings):

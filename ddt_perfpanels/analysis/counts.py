@@ -37,7 +37,7 @@ from django.db.models.sql.where import WhereNode
 from ddt_perfpanels.analysis.code import render_q, render_value
 from ddt_perfpanels.analysis.sql import preview
 from ddt_perfpanels.analysis.thirdparty import method_label, third_party_label
-from ddt_perfpanels.analysis.where import owner_fix_from_suggestion
+from ddt_perfpanels.analysis.where import claim, owner_fix_from_suggestion
 from ddt_perfpanels.conf import get_config
 from ddt_perfpanels.recording.context import SINGLE_KINDS, Load, Op, QueryRecord
 from ddt_perfpanels.recording.stack import format_site
@@ -1063,6 +1063,7 @@ def _per_row_finding(ctx, group: _RowGroup) -> CountFinding:
     )
     fixed = _anchor(group.owner, info.owner).load
     finding.where = owner_fix_from_suggestion(ctx.recorder, fixed, suggestion)
+    claim(finding)
     return finding
 
 

@@ -25,8 +25,9 @@ from ddt_perfpanels.analysis.sql import FINGERPRINTS, params_key, preview
 from ddt_perfpanels.analysis.thirdparty import third_party_label
 from ddt_perfpanels.analysis.where import (
     access_of,
+    claim,
     owner_fix,
-    owner_fix_from_suggestion,
+    owner_fix_deferred,
     owner_removal,
 )
 from ddt_perfpanels.recording.context import SINGLE_KINDS, Load, QueryRecord
@@ -460,6 +461,8 @@ def _relation_finding(group: _Group, groups: dict[tuple, _Group], sql_chars: int
         read=read,
     )
     label = finding.third_party
+    # As the application writes it, should an application class own the queryset.
+    fixes = (*fixes, (finding.suggestion, finding.message))
     if label and label["owner"] == "package":
         finding.suggestion = _in_package(suggestion, base, label)
         if label["override"]:
@@ -528,6 +531,8 @@ def _locate(recorder, results) -> None:
     for finding, fixes, anchor in results:
         target, select, prefetch = _owner_lookups(finding, fixes, anchor)
         finding.where = owner_fix(recorder, target, select, prefetch)
+        if claim(finding):
+            finding.suggestion, finding.message = fixes[5]
         by_target.setdefault(target.id, []).append((finding, target, (select, prefetch)))
     for entries in by_target.values():
         if len(entries) < 2 or not entries[0][0].where:
@@ -920,15 +925,18 @@ def find_nplusone(recorder, min_queries: int = 2, sql_chars: int = 2000) -> list
     for group in leaves:
         if group.via == "deferred":
             finding = _deferred_finding(group, sql_chars)
-            finding.where = owner_fix_from_suggestion(recorder, group.root, finding.suggestion)
+            finding.where = owner_fix_deferred(recorder, group.root, finding.lookup)
+            claim(finding)
             findings.append(finding)
         else:
             result = _relation_finding(group, groups, sql_chars)
             relation_results.append(result)
             finding = result[0]
         finding.access = access_of(recorder, group.loads[0])
-    _combine(relation_results)
+    # Who owns each queryset first: a finding the application claims from a
+    # package gets the application's combined statement.
     _locate(recorder, relation_results)
+    _combine(relation_results)
     findings.extend(finding for finding, _fixes, _anchor in relation_results)
     findings.extend(_single_object_findings(recorder.loads, min_queries, sql_chars))
     findings.extend(_prefetch_per_instance_findings(recorder.loads, min_queries, sql_chars))
@@ -1114,4 +1122,5 @@ def find_unused_eager(recorder) -> list[UnusedEagerFinding]:
             elif key not in found:
                 found[key] = _unused(load, fix, lookup, without, _DID[fix])
                 found[key].where = owner_removal(recorder, load, fix, lookup)
+                claim(found[key])
     return [finding for finding in found.values() if finding is not None]

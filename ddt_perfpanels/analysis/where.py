@@ -389,15 +389,53 @@ def owner_fix_from_suggestion(recorder, anchor, suggestion: str) -> dict[str, An
     the owner's form."""
     if anchor is None:
         return {}
-    base = f"{anchor.model_name}.{anchor.manager}"
-    if not suggestion.startswith(base + "."):
+    from ddt_perfpanels.analysis.nplusone import _base, written_queryset
+
+    # The suggestion is the queryset as written plus the fix: the owner already
+    # has the first part (its attribute, or what super().get_queryset() returns).
+    written = (written_queryset(anchor)[0], _base(anchor)[0])
+    for prefix in (*written, f"{anchor.model_name}.{anchor.manager}"):
+        if suggestion.startswith(prefix + "."):
+            return owner_fix(recorder, anchor, [], [], suggestion[len(prefix) :])
+    return {}
+
+
+@_never_raises
+def owner_fix_deferred(recorder, root, lookup: str) -> dict[str, Any]:
+    """A deferred field read per row, loaded by the owner's queryset: defer()
+    only ever adds to what is deferred, so defer(None) and what stays deferred;
+    only() replaces what it had."""
+    query = getattr(root, "query", None)
+    if query is None:
         return {}
-    calls = suggestion[len(base) :]
-    if calls == ".all()" or calls.startswith(".defer("):
-        # A deferred-field fix: the owner's queryset defers more than the
-        # suggestion keeps deferred, and defer() only ever adds. defer(None) first.
-        calls = ".defer(None)" + ("" if calls == ".all()" else calls)
-    return owner_fix(recorder, anchor, [], [], calls)
+    names, deferring = query.deferred_loading
+    if deferring:
+        remaining = sorted(n for n in names if n != lookup)
+        calls = ".defer(None)" + (f".defer({quoted(remaining)})" if remaining else "")
+    else:
+        calls = f".only({quoted(sorted({*names, lookup}))})"
+    return owner_fix(recorder, root, [], [], calls)
+
+
+def claim(finding) -> bool:
+    """A package (DRF) evaluated the queryset, but a class of the application
+    builds it: the finding is the application's, the package only reads it."""
+    label = getattr(finding, "third_party", None)
+    where = finding.where
+    if not (label and label.get("owner") == "package" and where.get("site")):
+        return False
+    finding.third_party = {
+        "package": label["package"],
+        "site": label["site"],
+        "owner": "yours",
+        "role": "reads",
+        "fixable": True,
+        "how": (
+            f"{label['package']} evaluates the queryset, but {where['owner']} builds it: "
+            f"the fix goes in its {where['attribute']} ({where['site']})."
+        ),
+    }
+    return True
 
 
 # -- the lazy-load site --------------------------------------------------------------
