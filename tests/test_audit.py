@@ -55,10 +55,15 @@ def test_audit_of_the_demo_in_text(demo_db):
     result = _manage(demo_db, "perfpanels_audit", check=False)
     assert _row_counts(demo_db) == before  # the superuser, sessions, violations: rolled back
     assert result.returncode == 1
-    assert "CommandError: 5 of 32 pages broke their budget or have findings." in result.stderr
+    assert "CommandError: 6 of 34 pages broke their budget or have findings." in result.stderr
     table = result.stdout.split("\n\n")[0]  # the fixes follow, page by page
     rows = {line.split()[0]: line for line in table.splitlines() if line.startswith("/")}
-    for fixed in ("/projects/fixed/", "/badges/fixed/", "/courses/fixed/"):
+    for fixed in (
+        "/projects/fixed/",
+        "/badges/fixed/",
+        "/courses/fixed/",
+        "/courses/api/enrollments/fixed/",
+    ):
         assert rows[fixed].split()[3:] == ["0", "0", "0", "ok"], rows[fixed]
     assert "over: queries 133>10, nplusone 3>0, count_findings 3>0" in rows["/projects/"]
     assert "over: queries 154>15, nplusone 2>0" in rows["/admin/courses/enrollment/"]
@@ -69,7 +74,8 @@ def test_audit_of_the_demo_in_text(demo_db):
     assert 'annotate(enrollments_count=Count("enrollments"))' in out  # /courses/
     assert "over: queries 60>8, count_findings" in rows["/courses/"]
     assert "fix: values = cache.get_many(" in out
-    assert "32 pages, 5 failing (--fail-on=any)." in out
+    assert "over: queries 153>8" in rows["/courses/api/enrollments/"]  # the REST API
+    assert "34 pages, 6 failing (--fail-on=any)." in out
 
 
 @pytest.mark.own_database
@@ -82,6 +88,7 @@ def test_audit_of_the_demo_in_json(demo_db):
         "/admin/courses/enrollment/",
         "/badges/",
         "/courses/",
+        "/courses/api/enrollments/",
         "/projects/",
     ]  # /admin/projects/like/ has findings but no budget
     projects = pages["/projects/"]

@@ -37,6 +37,7 @@ from django.db.models.sql.where import WhereNode
 from ddt_perfpanels.analysis.code import render_q, render_value
 from ddt_perfpanels.analysis.sql import preview
 from ddt_perfpanels.analysis.thirdparty import method_label, third_party_label
+from ddt_perfpanels.analysis.where import claim, owner_fix_from_suggestion
 from ddt_perfpanels.conf import get_config
 from ddt_perfpanels.recording.context import SINGLE_KINDS, Load, Op, QueryRecord
 from ddt_perfpanels.recording.stack import format_site
@@ -90,6 +91,8 @@ class CountFinding:
     # distinct_join_count: (alias, vendor, sql, params) of one query, so that the
     # join can be measured on demand. Never serialized.
     measure: tuple | None = field(default=None, repr=False, compare=False)
+    # Where the fix goes when a framework object owns the queryset (analysis/where.py).
+    where: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "measure"}
@@ -1047,7 +1050,7 @@ def _per_row_finding(ctx, group: _RowGroup) -> CountFinding:
         )
     anchor_load = group.owner.root if group.owner is not None else None
     origin = anchor_load.first_query.site if anchor_load and anchor_load.first_query else ""
-    return _finding(
+    finding = _finding(
         ctx,
         kind,
         group,
@@ -1058,6 +1061,10 @@ def _per_row_finding(ctx, group: _RowGroup) -> CountFinding:
         origin=origin or first.site,
         imports=imports,
     )
+    fixed = _anchor(group.owner, info.owner).load
+    finding.where = owner_fix_from_suggestion(ctx.recorder, fixed, suggestion)
+    claim(finding)
+    return finding
 
 
 def _from_queries(ctx, kind: str, queries: list[QueryRecord], example=None, **values):

@@ -23,6 +23,13 @@ from ddt_perfpanels.analysis.code import (
 )
 from ddt_perfpanels.analysis.sql import FINGERPRINTS, params_key, preview
 from ddt_perfpanels.analysis.thirdparty import third_party_label
+from ddt_perfpanels.analysis.where import (
+    access_of,
+    claim,
+    owner_fix,
+    owner_fix_deferred,
+    owner_removal,
+)
 from ddt_perfpanels.recording.context import SINGLE_KINDS, Load, QueryRecord
 
 
@@ -51,6 +58,9 @@ class NPlusOneFinding:
     third_party: dict[str, Any] | None = None
     # With a Prefetch(to_attr=...): what to read where the loop read the manager.
     read: str = ""
+    # Where the fix goes when a framework object owns the queryset (analysis/where.py).
+    where: dict[str, Any] = field(default_factory=dict)
+    access: dict[str, str] = field(default_factory=dict)  # the code that made the loads
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -72,6 +82,8 @@ class UnusedEagerFinding:
     reason: str = ""  # why it is only a note
     added_at: str = ""  # file:line of the select_related()/prefetch_related() call
     third_party: dict[str, Any] | None = None
+    # Where the lookup is written when a framework object owns the queryset.
+    where: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -449,6 +461,8 @@ def _relation_finding(group: _Group, groups: dict[tuple, _Group], sql_chars: int
         read=read,
     )
     label = finding.third_party
+    # As the application writes it, should an application class own the queryset.
+    fixes = (*fixes, (finding.suggestion, finding.message))
     if label and label["owner"] == "package":
         finding.suggestion = _in_package(suggestion, base, label)
         if label["override"]:
@@ -469,6 +483,19 @@ def _in_package(code: str, base: str, label: dict[str, Any]) -> str:
     return code
 
 
+def _merge_added(additions, select: list[str], prefetch: list[str]):
+    """``select`` and ``prefetch`` with the (select, prefetch) lookups of each addition."""
+    for added_select, added_prefetch in additions:
+        for lookup in added_select:
+            select = merge_lookups(select, lookup)
+        for lookup in added_prefetch:
+            if lookup.startswith("Prefetch("):
+                prefetch.append(lookup)
+            else:
+                prefetch = merge_lookups(prefetch, lookup)
+    return select, prefetch
+
+
 def _combine(results) -> None:
     """Give the findings that fix the same queryset one statement with all fixes."""
     by_anchor: dict[int, list] = {}
@@ -480,20 +507,40 @@ def _combine(results) -> None:
         anchor = entries[0][2]
         base, select_all = entries[0][1][1], entries[0][1][2]
         select, prefetch, _complete = _existing_eager(anchor)
-        for _finding, (_id, _base, _all, added_select, added_prefetch), _anchor in entries:
-            for lookup in added_select:
-                select = merge_lookups(select, lookup)
-            for lookup in added_prefetch:
-                if lookup.startswith("Prefetch("):
-                    prefetch.append(lookup)
-                else:
-                    prefetch = merge_lookups(prefetch, lookup)
+        additions = [(fixes[3], fixes[4]) for _finding, fixes, _anchor in entries]
+        select, prefetch = _merge_added(additions, select, prefetch)
         combined = _render_eager(base, select, prefetch, select_all and not select)
         label = entries[0][0].third_party
         if label and label["owner"] == "package":
             combined = _in_package(combined, base, label)
         for finding, _fixes, _anchor in entries:
             finding.combined_suggestion = combined
+
+
+def _owner_lookups(finding: NPlusOneFinding, fixes: tuple, anchor: Load):
+    """The root queryset a framework object owns, and what to add to it: below
+    a single object (a DetailView's ``author.books``) the whole path."""
+    if anchor.parent is None or any(p.startswith("Prefetch(") for p in fixes[4]):
+        return anchor, fixes[3], fixes[4]
+    return anchor.root, [], [finding.path]
+
+
+def _locate(recorder, results) -> None:
+    """Each finding's fix, and all fixes to its queryset, in the owner's form."""
+    by_target: dict[int, list] = {}
+    for finding, fixes, anchor in results:
+        target, select, prefetch = _owner_lookups(finding, fixes, anchor)
+        finding.where = owner_fix(recorder, target, select, prefetch)
+        if claim(finding):
+            finding.suggestion, finding.message = fixes[5]
+        by_target.setdefault(target.id, []).append((finding, target, (select, prefetch)))
+    for entries in by_target.values():
+        if len(entries) < 2 or not entries[0][0].where:
+            continue
+        select, prefetch = _merge_added([added for _f, _t, added in entries], [], [])
+        combined = owner_fix(recorder, entries[0][1], select, prefetch)
+        for finding, _target, _added in entries:
+            finding.where["combined"] = combined
 
 
 def _deferred_finding(group: _Group, sql_chars: int) -> NPlusOneFinding:
@@ -877,9 +924,18 @@ def find_nplusone(recorder, min_queries: int = 2, sql_chars: int = 2000) -> list
     relation_results = []
     for group in leaves:
         if group.via == "deferred":
-            findings.append(_deferred_finding(group, sql_chars))
+            finding = _deferred_finding(group, sql_chars)
+            finding.where = owner_fix_deferred(recorder, group.root, finding.lookup)
+            claim(finding)
+            findings.append(finding)
         else:
-            relation_results.append(_relation_finding(group, groups, sql_chars))
+            result = _relation_finding(group, groups, sql_chars)
+            relation_results.append(result)
+            finding = result[0]
+        finding.access = access_of(recorder, group.loads[0])
+    # Who owns each queryset first: a finding the application claims from a
+    # package gets the application's combined statement.
+    _locate(recorder, relation_results)
     _combine(relation_results)
     findings.extend(finding for finding, _fixes, _anchor in relation_results)
     findings.extend(_single_object_findings(recorder.loads, min_queries, sql_chars))
@@ -1065,4 +1121,6 @@ def find_unused_eager(recorder) -> list[UnusedEagerFinding]:
                 found[key] = None  # one evaluation of this queryset needed it
             elif key not in found:
                 found[key] = _unused(load, fix, lookup, without, _DID[fix])
+                found[key].where = owner_removal(recorder, load, fix, lookup)
+                claim(found[key])
     return [finding for finding in found.values() if finding is not None]

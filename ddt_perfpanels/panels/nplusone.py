@@ -61,6 +61,13 @@ class NPlusOnePanel(PerfPanel):
                 c["combined_suggestion"] for c in stats["nplusone"] if c.get("combined_suggestion")
             )
         )
+        # The same statements in the form of the class that owns the queryset.
+        combined_where: dict[str, dict[str, Any]] = {}
+        for cluster in stats["nplusone"]:
+            combined = (cluster.get("where") or {}).get("combined")
+            if combined:
+                combined_where.setdefault(combined["fix"], combined)
+        stats["combined_where"] = list(combined_where.values())
         stats["wasted"] = sum(max(c["count"] - 1, 0) for c in stats["nplusone"])
         # All but one query of a cluster were avoidable: that share of its time.
         stats["wasted_ms"] = round(

@@ -13,8 +13,8 @@ from typing import Any
 from django.db import connections
 from django.db.backends.signals import connection_created
 
-from ddt_perfpanels.recording import context
-from ddt_perfpanels.recording.context import QueryRecord
+from ddt_perfpanels.recording import context, where
+from ddt_perfpanels.recording.context import Load, QueryRecord
 from ddt_perfpanels.recording.stack import capture_stack
 
 _installed = False
@@ -90,6 +90,8 @@ def _record(recorder, sql, params, many, context_, duration, error) -> None:
     load = getattr(cause, "first_query", False)
     if load is None:
         cause.first_query = record
+        if isinstance(cause, Load):
+            where.note(recorder, cause)
     if (
         not recorder.light
         and recorder.provenance_stopped_at is None

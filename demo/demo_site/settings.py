@@ -42,6 +42,9 @@ INSTALLED_APPS = [
     "badges",
     "courses",
 ]
+# The courses REST API (Django REST framework is optional).
+if find_spec("rest_framework") is not None:
+    INSTALLED_APPS.append("rest_framework")
 
 MIDDLEWARE = [
     "debug_toolbar.middleware.DebugToolbarMiddleware",

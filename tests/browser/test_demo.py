@@ -171,7 +171,12 @@ def test_courses_dashboard_repeated_counts(page, demo_server):
 
 @pytest.mark.parametrize(
     ("path", "queries"),
-    [("/projects/fixed/", 4), ("/courses/fixed/", 2), ("/badges/fixed/", None)],
+    [
+        ("/projects/fixed/", 4),
+        ("/courses/fixed/", 2),
+        ("/badges/fixed/", None),
+        ("/courses/api/enrollments/fixed/", 2),
+    ],
 )
 def test_fixed_pages_are_clean_and_within_budget(page, demo_server, path, queries):
     page.goto(demo_server.url(path))
@@ -210,16 +215,42 @@ def test_admin_changelist_without_list_select_related(admin_page, demo_server):
     page = admin_page
     page.goto(demo_server.url("/admin/courses/enrollment/"))
     panel = demo.open_panel(page, "NPlusOnePanel")
-    # What a ModelAdmin spells list_select_related = ("course__instructor", "student").
+    # Each fix as a queryset, and as the ModelAdmin that owns the queryset spells it.
     assert fixes(panel) == [
         'Enrollment.objects.select_related("course__instructor", "student")',
+        'list_select_related = ("course__instructor", "student")',
         'Enrollment.objects.select_related("course__instructor")',
+        'list_select_related = ("course__instructor",)',
         'Enrollment.objects.select_related("student")',
+        'list_select_related = ("student",)',
     ]
+    text = " ".join(panel.inner_text().split())
+    assert "Where the fix goes: the admin changelist EnrollmentAdmin" in text
+    assert "EnrollmentAdmin.instructor (list_display) · courses/admin.py:" in text
 
     page.goto(demo_server.url("/admin/courses/enrollmentfixed/"))
     assert demo.nav_subtitle(page, "NPlusOnePanel") == "none"
     assert demo.nav_subtitle(page, "BudgetPanel").startswith("within budget")
+
+
+# -- the REST API ------------------------------------------------------------------
+
+
+def test_rest_api_fix_goes_to_the_viewset(page, demo_server):
+    page.goto(demo_server.url("/courses/api/enrollments/"))
+    assert demo.nav_subtitle(page, "NPlusOnePanel") == "2 clusters, 148 wasted queries"
+    panel = demo.open_panel(page, "NPlusOnePanel")
+    assert offers(
+        panel,
+        'queryset = Enrollment.objects.all().select_related("course__instructor", "student")',
+    )
+    text = " ".join(panel.inner_text().split())
+    assert "Where the fix goes: the REST framework view EnrollmentViewSet, its queryset at" in text
+    assert (
+        "CourseSerializer.instructor (StringRelatedField), nested in EnrollmentSerializer.course"
+        in text
+    )
+    assert "EnrollmentSerializer.student (StringRelatedField)" in text
 
 
 def test_dashboard_charts_the_violations_and_drills_down(admin_page, demo_server):

@@ -77,6 +77,8 @@ PANELS = [
     ("/projects/", "CountsPanel"),
     ("/badges/", "CacheBreakdownPanel"),
     ("/projects/", "BudgetPanel"),
+    # Where the fix goes: the class that owns the queryset, and its fix.
+    ("/courses/api/enrollments/", "NPlusOnePanel"),
 ]
 # What must be readable: the code boxes, the finding titles, the Copy buttons, and
 # the text around them.
@@ -155,6 +157,8 @@ def test_cache_backends_table_fits_the_panel(page, demo_server):
         ("/courses/fixed/", "def dashboard_fixed("),
         ("/admin/courses/enrollment/", "class EnrollmentAdmin("),
         ("/admin/courses/enrollmentfixed/", "class EnrollmentFixedAdmin("),
+        ("/courses/api/enrollments/", "class EnrollmentViewSet("),
+        ("/courses/api/enrollments/fixed/", "class EnrollmentFixedViewSet("),
     ],
 )
 def test_every_demo_page_shows_its_code(admin_page, demo_server, path, code):
@@ -177,12 +181,14 @@ def test_dashboard_trends_are_the_readmes(admin_page, demo_server):
         ).group()
         for row in page.locator("#ddtpp-routes-table tbody tr").all()
     }
-    assert trends == {
+    readme = {
         "projects:list": "worse",
         "courses:dashboard": "better",
         "badges:progress": "steady",
         "admin:courses_enrollment_changelist": "new",
     }
+    # The pages other tests of the session opened (the REST API) add routes of their own.
+    assert {route: trends.get(route) for route in readme} == readme
 
 
 @pytest.mark.parametrize("width", [800, 1280, 1920])
@@ -195,7 +201,8 @@ def test_dashboard_fits_each_width(chromium, admin_session, demo_server, width):
         table_box = page.locator(".scroll", has=page.locator("#ddtpp-routes-table"))
         assert table_box.evaluate("(box) => box.scrollWidth <= box.clientWidth"), width
         routes = page.locator("#ddtpp-routes-table td.route code")
-        assert routes.count() == 4
+        # The four of the seeded history, and any other slow page a test opened.
+        assert routes.count() >= 4
         assert routes.evaluate_all(MID_WORD_BREAKS) == []
         # The chart's text is drawn at 10 px or more.
         heights = page.locator("svg.ddtpp-chart text").evaluate_all(

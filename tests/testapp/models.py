@@ -3,6 +3,7 @@
 from django.contrib.contenttypes.fields import GenericForeignKey, GenericRelation
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
+from django.utils.functional import cached_property
 
 
 class Country(models.Model):
@@ -45,6 +46,14 @@ class Book(models.Model):
     author = models.ForeignKey(Author, related_name="books", on_delete=models.CASCADE)
     tags = models.ManyToManyField(Tag, related_name="books", blank=True)
     comments = GenericRelation("Comment")
+
+    @property
+    def author_name(self):
+        return self.author.name
+
+    @cached_property
+    def first_tag(self):
+        return next(iter(self.tags.all()), None)
 
 
 class Chapter(models.Model):

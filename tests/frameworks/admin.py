@@ -1,0 +1,55 @@
+"""Admins on their own site, so that the default admin stays as it was."""
+
+from django.contrib import admin
+
+from tests.testapp.models import Author, AuthorProfile, Book, Chapter
+
+site = admin.AdminSite(name="fwadmin")
+
+
+class BookAdmin(admin.ModelAdmin):
+    list_display = ("title", "author_name", "publisher_name", "tag_names")
+    list_select_related = ("author",)
+
+    def author_name(self, obj):
+        return obj.author.name
+
+    @admin.display(description="publisher")
+    def publisher_name(self, obj):
+        return obj.author.publisher.name
+
+    def tag_names(self, obj):
+        return ", ".join(tag.name for tag in obj.tags.all())
+
+
+class BookInline(admin.TabularInline):
+    model = Book
+    fields = ("title", "tag_list")
+    readonly_fields = ("tag_list",)
+    extra = 0
+
+    def tag_list(self, obj):
+        return ", ".join(tag.name for tag in obj.tags.all())
+
+
+class AuthorAdmin(admin.ModelAdmin):
+    inlines = [BookInline]
+
+
+class ChapterAdmin(admin.ModelAdmin):
+    list_display = ("__str__",)
+
+
+@admin.display(description="author")
+def profile_author(profile):
+    return profile.author.name
+
+
+class AuthorProfileAdmin(admin.ModelAdmin):
+    list_display = ("website", profile_author)
+
+
+site.register(Book, BookAdmin)
+site.register(AuthorProfile, AuthorProfileAdmin)
+site.register(Author, AuthorAdmin)
+site.register(Chapter, ChapterAdmin)
