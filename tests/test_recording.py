@@ -1,5 +1,6 @@
 """The recording engine: isolation, zero cost outside a capture, hostile input."""
 
+import os
 import asyncio
 import json
 import threading
@@ -277,3 +278,13 @@ def test_full_capture_inside_a_light_one_keeps_its_provenance(library):
         Book.objects.count()
     assert [f.path for f in inner.nplusone] == ["author"]
     assert outer.light and outer.query_count == inner.query_count + 1
+
+
+def test_a_package_file_is_shown_by_its_import_path():
+    import django.db.models.query
+
+    from ddt_perfpanels.recording.stack import short_path
+
+    # Not /…/.venv/lib/python3.x/site-packages/django/db/models/query.py
+    assert short_path(django.db.models.query.__file__) == "django/db/models/query.py"
+    assert short_path(os.path.abspath("tests/testapp/models.py")) == "tests/testapp/models.py"

@@ -232,7 +232,13 @@ def capture_stack(
 
 
 def short_path(filename: str) -> str:
-    """A path relative to the working directory when it is below it."""
+    """A package's file as its import path sees it (``rest_framework/fields.py``),
+    anything else relative to the working directory when it is below it."""
+    if _is_site_path(filename):
+        for entry in sorted(filter(_is_site_path, sys.path), key=len, reverse=True):
+            prefix = entry.rstrip(os.sep) + os.sep
+            if filename.startswith(prefix):
+                return filename[len(prefix) :]
     try:
         relative = os.path.relpath(filename)
     except ValueError:
