@@ -2,6 +2,8 @@
 
 - ``tests``: the library's tests, Python x Django x database, in parallel
   (pytest-xdist); the browser tests are left to the ``browser`` session.
+- ``quick`` (not in the default run): the first environment on SQLite without
+  the tests that run whole projects in subprocesses.
 - ``browser``: the demo in headless Chromium and ``scripts/demo`` end to end,
   once, on the first environment (the demo runs on SQLite of its own whatever
   the database of the matrix).
@@ -48,6 +50,15 @@ def tests(session: nox.Session, db: str) -> None:
     # PostgreSQL: they run in the SQLite sessions.
     only = ("-m", "not own_database") if db == "postgres" else ()
     _pytest(session, "-n", workers, "--ignore=tests/browser", *only, db=db)
+
+
+@nox.session(python=ENVIRONMENTS[0][0], default=False)
+def quick(session: nox.Session) -> None:
+    """The fast path for daily work (./scripts/test --quick): the first
+    environment on SQLite, without the projects run in subprocesses."""
+    _install(session, ENVIRONMENTS[0][1])
+    workers = os.environ.get("DDT_TEST_WORKERS", "auto")
+    _pytest(session, "-n", workers, "--ignore=tests/browser", "-m", "not own_database")
 
 
 @nox.session(python=ENVIRONMENTS[0][0])
