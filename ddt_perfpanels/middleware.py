@@ -81,11 +81,11 @@ class BudgetMiddleware:
             budget = self._wants(request)
             if not budget:
                 return None
+            from ddt_perfpanels.api import capture
             from ddt_perfpanels.ignoring import note_request
-            from ddt_perfpanels.recording.context import capture
 
             cap = capture(light=_light_enough(budget))
-            cap.__enter__()
+            cap.start()
             cap.budget = budget
             note_request(cap.report, request)
             return cap
@@ -120,7 +120,7 @@ class BudgetMiddleware:
 
     def _stop(self, cap: Any) -> None:
         try:
-            cap.__exit__(None, None, None)
+            cap.stop()
         except Exception:  # pragma: no cover - capture() handles its own failures
             logger.exception("ddt_perfpanels could not stop measuring")
 

@@ -6,14 +6,13 @@ from __future__ import annotations
 import inspect
 import linecache
 import logging
-import sys
 from typing import Any
 
 from debug_toolbar.panels import Panel
 from django.utils.translation import gettext_lazy as _
 
+from ddt_perfpanels.api import capture
 from ddt_perfpanels.ignoring import note_request
-from ddt_perfpanels.recording.context import capture
 
 logger = logging.getLogger("ddt_perfpanels")
 
@@ -70,7 +69,7 @@ class PerfPanel(Panel):
             logger.exception("ddt_perfpanels could not hide its frames from the toolbar")
         cap = capture()
         try:
-            report = cap.__enter__()
+            report = cap.start()
         except Exception as exc:  # pragma: no cover - defensive: never break the request
             logger.exception("ddt_perfpanels could not start recording")
             setattr(toolbar, _ERROR_ATTR, f"{type(exc).__name__}: {exc}")
@@ -80,22 +79,22 @@ class PerfPanel(Panel):
         try:
             response = self.get_response(request)
         except BaseException:
-            self._stop(cap, sys.exc_info())
+            self._stop(cap)
             raise
         if inspect.isawaitable(response):
             return self._finish_async(response, cap)
-        self._stop(cap, (None, None, None))
+        self._stop(cap)
         return response
 
     async def _finish_async(self, awaitable, cap):
         try:
             return await awaitable
         finally:
-            self._stop(cap, sys.exc_info())
+            self._stop(cap)
 
-    def _stop(self, cap, exc_info) -> None:
+    def _stop(self, cap) -> None:
         try:
-            cap.__exit__(*exc_info)
+            cap.stop()
         except Exception as exc:  # pragma: no cover - defensive
             logger.exception("ddt_perfpanels could not stop recording")
             setattr(self.toolbar, _ERROR_ATTR, f"{type(exc).__name__}: {exc}")
