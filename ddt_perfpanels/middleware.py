@@ -19,8 +19,8 @@ from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 
-from ddt_perfpanels.budgets.redact import redact_words, storable, storable_json
 from ddt_perfpanels.conf import get_config
+from ddt_perfpanels.redact import redact_words, storable, storable_json
 
 logger = logging.getLogger("ddt_perfpanels")
 

@@ -150,7 +150,7 @@ def ignored_suffix(stats: dict[str, Any]) -> str:
 
 def ignored_rows(report, sources: tuple[str, ...]) -> list[dict[str, Any]]:
     """The findings IGNORE or ignore() accepted: a title, where, and the fix."""
-    from ddt_perfpanels.budgets.evaluate import compact_finding, finding_title
+    from ddt_perfpanels.findings import compact_finding, finding_title
 
     rows = []
     ignored = report.ignored
