@@ -9,6 +9,8 @@ import logging
 from typing import Any
 
 from debug_toolbar.panels import Panel
+from django.apps import apps
+from django.core.checks import Error
 from django.utils.translation import gettext_lazy as _
 
 from ddt_perfpanels.api import capture
@@ -18,6 +20,31 @@ logger = logging.getLogger("ddt_perfpanels")
 
 _REPORT_ATTR = "_ddt_perfpanels_report"
 _ERROR_ATTR = "_ddt_perfpanels_error"
+
+
+def check_app_installed(panel_class: type) -> list[Error]:
+    """ddt_perfpanels.E020: our panels configured without the app in INSTALLED_APPS.
+
+    Run by the toolbar's own check of its panels, as the system checks are
+    registered by the app that is missing (ddt_perfpanels.checks holds the others).
+    Reported once, by the first of our panels.
+    """
+    from debug_toolbar.toolbar import DebugToolbar
+
+    if apps.is_installed("ddt_perfpanels"):
+        return []
+    ours = [c for c in DebugToolbar.get_panel_classes() if issubclass(c, PerfPanel)]
+    if ours and panel_class is not ours[0]:
+        return []
+    return [
+        Error(
+            f"{panel_class.__module__}.{panel_class.__name__} is in "
+            "DEBUG_TOOLBAR_PANELS but 'ddt_perfpanels' is not in INSTALLED_APPS: "
+            "its templates, static files and models would not be found.",
+            hint="Add 'ddt_perfpanels' to INSTALLED_APPS (after 'debug_toolbar').",
+            id="ddt_perfpanels.E020",
+        )
+    ]
 
 
 def toolbar_report(toolbar):
@@ -55,8 +82,6 @@ class PerfPanel(Panel):
         # Without the app our templates are not found: the toolbar loads, then
         # opening a panel is a 500. The toolbar asks each panel class; one of ours
         # answers for all of them.
-        from ddt_perfpanels.checks import check_app_installed
-
         return check_app_installed(cls)
 
     def process_request(self, request):
