@@ -7,6 +7,8 @@
 - ``browser``: the demo in headless Chromium and ``scripts/demo`` end to end,
   once, on the first environment (the demo runs on SQLite of its own whatever
   the database of the matrix).
+- ``lint``: import-linter checks the layers and that no modules import each
+  other in a cycle (the contracts are in pyproject.toml).
 
 Environments are created by uv and reused; nothing is downloaded but packages.
 """
@@ -67,6 +69,12 @@ def browser(session: nox.Session) -> None:
     # A file a worker: each file's demo server and Chromium are started once.
     workers = os.environ.get("DDT_TEST_WORKERS", "auto")
     _pytest(session, "-n", workers, "--dist", "loadfile", "tests/browser")
+
+
+@nox.session(python=ENVIRONMENTS[0][0])
+def lint(session: nox.Session) -> None:
+    session.install("-e", ".", "import-linter>=2.17")  # tested with 2.17 (acyclic_siblings)
+    session.run("lint-imports", "--no-cache")
 
 
 @nox.session(python=ENVIRONMENTS[0][0], default=False)

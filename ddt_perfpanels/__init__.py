@@ -9,7 +9,7 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from ddt_perfpanels.ignoring import ignore
-    from ddt_perfpanels.recording.context import capture
+    from ddt_perfpanels.api import capture
     from ddt_perfpanels.report import Report
 
 __all__ = ["Report", "capture", "ignore"]
@@ -18,7 +18,7 @@ __all__ = ["Report", "capture", "ignore"]
 def __getattr__(name: str) -> Any:
     # Lazy, so that "ddt_perfpanels" in INSTALLED_APPS imports nothing of the ORM.
     if name == "capture":
-        from ddt_perfpanels.recording.context import capture
+        from ddt_perfpanels.api import capture
 
         return capture
     if name == "ignore":

@@ -22,9 +22,9 @@ from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
 from ddt_perfpanels.budgets import dashboard, rollup
-from ddt_perfpanels.budgets.evaluate import finding_title
 from ddt_perfpanels.budgets.metrics import METRICS, format_ratio, format_value
 from ddt_perfpanels.budgets.svg import colour, sparkline, stacked_bars
+from ddt_perfpanels.findings import finding_title
 from ddt_perfpanels.html import wrappable
 from ddt_perfpanels.models import BudgetViolation, ViolationMetric
 

@@ -206,10 +206,10 @@ def _superuser() -> Any:
 
 
 def _measure(client: Any, page: Page) -> None:
+    from ddt_perfpanels.api import capture
     from ddt_perfpanels.budgets.config import budget_for_url
     from ddt_perfpanels.budgets.evaluate import evaluate
     from ddt_perfpanels.findings import finding_list, ignored_count
-    from ddt_perfpanels.recording.context import capture
     from ddt_perfpanels.report import budgeted
 
     try:

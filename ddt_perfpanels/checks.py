@@ -59,30 +59,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error | Warni
 from ddt_perfpanels.budgets import checks as _budget_checks  # noqa: E402, F401
 
 
-def check_app_installed(panel_class: type) -> list[Error]:
-    """ddt_perfpanels.E020: our panels configured without the app in INSTALLED_APPS.
-
-    Run by the toolbar's own check of its panels, as this module's checks are
-    registered by the app that is missing. Reported once, by the first of our panels.
-    """
-    from debug_toolbar.toolbar import DebugToolbar
-
-    from ddt_perfpanels.panels.base import PerfPanel
-
-    if apps.is_installed("ddt_perfpanels"):
-        return []
-    ours = [c for c in DebugToolbar.get_panel_classes() if issubclass(c, PerfPanel)]
-    if ours and panel_class is not ours[0]:
-        return []
-    return [
-        Error(
-            f"{panel_class.__module__}.{panel_class.__name__} is in "
-            "DEBUG_TOOLBAR_PANELS but 'ddt_perfpanels' is not in INSTALLED_APPS: "
-            "its templates, static files and models would not be found.",
-            hint="Add 'ddt_perfpanels' to INSTALLED_APPS (after 'debug_toolbar').",
-            id="ddt_perfpanels.E020",
-        )
-    ]
+# E020 (the app missing from INSTALLED_APPS) is the panels' own: panels.base.
 
 
 # The IGNORE (E030) and AUDIT_URLS (E031) checks live with what they configure.

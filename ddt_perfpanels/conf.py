@@ -199,8 +199,5 @@ def get_config() -> dict[str, Any]:
 
 @receiver(setting_changed)
 def _reset_config(*, setting: str, **kwargs: Any) -> None:
-    if setting in ("DDT_PERFPANELS", "BASE_DIR"):  # BASE_DIR: what is the application's
+    if setting in ("DDT_PERFPANELS", "BASE_DIR"):
         get_config.cache_clear()
-        from ddt_perfpanels.recording import stack
-
-        stack.reset_classification()

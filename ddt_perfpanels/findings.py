@@ -5,7 +5,30 @@ from __future__ import annotations
 
 from typing import Any
 
-from ddt_perfpanels.budgets.evaluate import compact_finding, finding_title
+from ddt_perfpanels.redact import redact_finding
+
+# Keys of a finding's to_dict() worth keeping with a violation; stacks, frames and
+# call lists stay in the panels.
+_FINDING_KEYS = (
+    "kind",
+    "model",
+    "field",
+    "path",
+    "pattern",
+    "fix",
+    "lookup",
+    "count",
+    "rows",
+    "duration_ms",
+    "origin",
+    "access_site",
+    "message",
+    "suggestion",
+    "code",
+    "imports",
+    "sql",
+)
+_MAX_TEXT = 2000
 
 
 def finding_list(report: Any, redacted: bool = False) -> list[dict[str, Any]]:
@@ -62,3 +85,38 @@ def format_findings(findings: list[dict[str, Any]]) -> list[str]:
             if finding.get("code") and finding.get("suggestion"):
                 lines.append(f"    ({finding['suggestion']})")
     return lines
+
+
+def compact_finding(data: dict[str, Any], source: str, redacted: bool = False) -> dict[str, Any]:
+    """A finding's to_dict() cut down to what a violation, a test failure or the
+    audit keeps: what, where, and the fix."""
+    kept: dict[str, Any] = {"source": source}
+    for key in _FINDING_KEYS:
+        value = data.get(key)
+        if value in (None, "", [], {}):
+            continue
+        if isinstance(value, (str, int, float, bool)):
+            kept[key] = value
+    if redacted:
+        kept = redact_finding(kept, data.get("keys") or ())
+    for key, value in kept.items():
+        if isinstance(value, str) and len(value) > _MAX_TEXT:
+            kept[key] = value[:_MAX_TEXT] + "…"
+    return kept
+
+
+def finding_title(finding: dict[str, Any]) -> str:
+    """One line naming a stored finding: "N+1: testapp.Book → author (4 queries)"."""
+    source = finding.get("source")
+    count = finding.get("count")
+    if source == "nplusone":
+        what = f"{finding.get('model', '?')} → {finding.get('path') or finding.get('field', '?')}"
+        return f"N+1: {what} ({count} queries)"
+    kind = finding.get("kind", "?")
+    if source == "cache":
+        subject = finding.get("pattern") or ""
+        return f"cache {kind}: {subject} (×{count})" if subject else f"cache {kind} (×{count})"
+    subject = finding.get("model") or ""
+    if subject and finding.get("field"):
+        subject += f".{finding['field']}"
+    return f"{kind}: {subject} ({count} queries)" if subject else f"{kind} ({count} queries)"

@@ -19,8 +19,8 @@ from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 
-from ddt_perfpanels.budgets.redact import redact_words, storable, storable_json
 from ddt_perfpanels.conf import get_config
+from ddt_perfpanels.redact import redact_words, storable, storable_json
 
 logger = logging.getLogger("ddt_perfpanels")
 
@@ -81,11 +81,11 @@ class BudgetMiddleware:
             budget = self._wants(request)
             if not budget:
                 return None
+            from ddt_perfpanels.api import capture
             from ddt_perfpanels.ignoring import note_request
-            from ddt_perfpanels.recording.context import capture
 
             cap = capture(light=_light_enough(budget))
-            cap.__enter__()
+            cap.start()
             cap.budget = budget
             note_request(cap.report, request)
             return cap
@@ -120,7 +120,7 @@ class BudgetMiddleware:
 
     def _stop(self, cap: Any) -> None:
         try:
-            cap.__exit__(None, None, None)
+            cap.stop()
         except Exception:  # pragma: no cover - capture() handles its own failures
             logger.exception("ddt_perfpanels could not stop measuring")
 

@@ -44,8 +44,8 @@ class TestMeasure:
 
     def start(self) -> None:
         global _current
+        from ddt_perfpanels.api import capture
         from ddt_perfpanels.ignoring import ignore
-        from ddt_perfpanels.recording.context import capture
 
         _connect_request_signals()
         for patterns in self.ignores:
@@ -53,14 +53,14 @@ class TestMeasure:
             block.__enter__()
             self._ignore_blocks.append(block)
         self._capture = capture()
-        self.reports.append(self._capture.__enter__())
+        self.reports.append(self._capture.start())
         _current = self
 
     def stop(self, timeout: float = 5.0) -> None:
         global _current
         _current = None
         try:
-            self._capture.__exit__(None, None, None)
+            self._capture.stop()
         finally:
             for block in reversed(self._ignore_blocks):
                 block.__exit__(None, None, None)
@@ -72,11 +72,11 @@ class TestMeasure:
     # -- live-server requests --------------------------------------------------------
 
     def _live_started(self, path: str) -> None:
+        from ddt_perfpanels.api import capture
         from ddt_perfpanels.ignoring import log_of, settings_rules
-        from ddt_perfpanels.recording.context import capture
 
         cap = capture()
-        report = cap.__enter__()
+        report = cap.start()
         if any(rule.url_name is not None for rule in settings_rules()):
             log_of(report.recorder).url = (path, None)
         with self._done:
@@ -85,7 +85,7 @@ class TestMeasure:
 
     def _live_finished(self, cap: Any) -> None:
         try:
-            cap.__exit__(None, None, None)
+            cap.stop()
         finally:
             with self._done:
                 self.reports.append(cap.report)

@@ -201,7 +201,7 @@ def test_nul_byte_in_the_path_is_recorded(settings, caplog):
 
 
 def test_unstorable_characters_in_findings_are_dropped_alone():
-    from ddt_perfpanels.budgets.redact import storable, storable_json
+    from ddt_perfpanels.redact import storable, storable_json
 
     assert storable("a\x00b\ud800c é ✓") == "abc é ✓"
     assert storable_json({"k\x00": ["v\x00", 1, None]}) == {"k": ["v", 1, None]}

@@ -70,6 +70,26 @@ def test_queries_outside_a_capture_are_not_recorded(library):
     assert "testapp_author" in report.queries[0].sql
 
 
+def test_start_and_stop_record_what_a_with_block_does(library):
+    # For code that can't use "with": the middleware, the panels, the test helpers.
+    outer = capture()
+    report = outer.start()
+    list(Author.objects.all())
+    inner = capture()
+    inner_report = inner.start()
+    for book in Book.objects.all():
+        book.author.name
+    inner.stop()
+    assert current_recorder() is not None
+    outer.stop()
+    assert current_recorder() is None
+    list(Book.objects.all())
+    assert len(inner_report.queries) == 5
+    assert len(report.queries) == 6
+    assert inner.absorbed and not outer.absorbed
+    assert [(f.model, f.field) for f in report.nplusone] == [("testapp.Book", "author")]
+
+
 def test_nested_capture_sees_its_own_and_the_outer_sees_all(library):
     with capture() as outer:
         list(Author.objects.all())

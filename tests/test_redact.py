@@ -1,9 +1,9 @@
 """What a stored violation keeps of SQL, code, messages and cache keys: the shape,
-never the values (ddt_perfpanels.budgets.redact)."""
+never the values (ddt_perfpanels.redact)."""
 
 import pytest
 
-from ddt_perfpanels.budgets.redact import (
+from ddt_perfpanels.redact import (
     redact_code,
     redact_finding,
     redact_key,

@@ -15,14 +15,13 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
-from django.db import connections
-from django.db.models import Count, F, Func, IntegerField, Max, Min, Q, QuerySet, Sum
-from django.db.models.functions import TruncDay, TruncHour
+from django.db.models import Count, Max, Min, Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from ddt_perfpanels.budgets import rollup
 from ddt_perfpanels.budgets.metrics import METRICS
+from ddt_perfpanels.budgets.rollup import bucketing
 
 PERIODS = {
     "24h": timedelta(hours=24),
@@ -224,38 +223,6 @@ class Filters:
 _tz = rollup.local_tz
 
 
-def truncate(hourly: bool) -> Any:
-    trunc = TruncHour if hourly else TruncDay
-    return trunc("created_at", tzinfo=_tz())
-
-
-class WidthBucket(Func):
-    """PostgreSQL's ``width_bucket(created_at, ARRAY[bucket starts])``: the number
-    of the bucket a row falls in, by binary search over the starts (computed in
-    Python, in local time). Half the cost of truncating every row's timestamp in
-    a time zone, which dominates a GROUP BY over a million rows."""
-
-    output_field = IntegerField()
-
-    def __init__(self, starts: list[datetime]):
-        super().__init__(F("created_at"))
-        self.starts = starts
-
-    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, tuple]:
-        sql, params = compiler.compile(self.source_expressions[0])
-        return f"width_bucket({sql}, %s::timestamptz[])", (*params, list(self.starts))
-
-
-def bucketing(hourly: bool, qs: QuerySet, starts: list[datetime]) -> tuple[Any, Any]:
-    """An expression giving each row's bucket, and a function from its value to
-    the bucket's position in ``starts`` (None: outside)."""
-    if connections[qs.db].vendor == "postgresql" and settings.USE_TZ:
-        count = len(starts)
-        return WidthBucket(starts), lambda value: value - 1 if 1 <= value <= count else None
-    index = {_key(b): i for i, b in enumerate(starts)}
-    return truncate(hourly), lambda value: index.get(_key(value))
-
-
 def day_positions(starts: list[datetime]) -> dict[date, int]:
     """Each daily bucket's local date, to place rolled-up days."""
     tz = _tz()
@@ -275,15 +242,6 @@ def buckets(filters: Filters) -> list[datetime]:
         result.append(current)
         current = (current.astimezone(UTC) + step).astimezone(tz) if tz else current + step
     return result
-
-
-def _key(value: datetime) -> datetime:
-    tz = _tz()
-    if tz is None or value is None:
-        return value
-    if timezone.is_naive(value):
-        value = timezone.make_aware(value, tz)
-    return value.astimezone(UTC)
 
 
 # -- the aggregates ----------------------------------------------------------------

@@ -8,31 +8,8 @@ from typing import Any
 
 from ddt_perfpanels.budgets.config import Budget, Overage
 from ddt_perfpanels.budgets.metrics import METRICS, format_value, ratio
-from ddt_perfpanels.budgets.redact import redact_finding
+from ddt_perfpanels.findings import compact_finding
 from ddt_perfpanels.report import LIGHT_UNMEASURED
-
-# Keys of a finding's to_dict() worth keeping with a violation; stacks, frames and
-# call lists stay in the panels.
-_FINDING_KEYS = (
-    "kind",
-    "model",
-    "field",
-    "path",
-    "pattern",
-    "fix",
-    "lookup",
-    "count",
-    "rows",
-    "duration_ms",
-    "origin",
-    "access_site",
-    "message",
-    "suggestion",
-    "code",
-    "imports",
-    "sql",
-)
-_MAX_TEXT = 2000
 
 
 def measure(report: Any, response_time_ms: float | None = None) -> dict[str, float]:
@@ -94,24 +71,6 @@ def evaluate(report: Any, budget: Budget, response_time_ms: float | None = None)
     return BudgetResult(budget, metrics, budget.check(metrics))
 
 
-def compact_finding(data: dict[str, Any], source: str, redacted: bool = False) -> dict[str, Any]:
-    """A finding's to_dict() cut down to what a violation, a test failure or the
-    audit keeps: what, where, and the fix."""
-    kept: dict[str, Any] = {"source": source}
-    for key in _FINDING_KEYS:
-        value = data.get(key)
-        if value in (None, "", [], {}):
-            continue
-        if isinstance(value, (str, int, float, bool)):
-            kept[key] = value
-    if redacted:
-        kept = redact_finding(kept, data.get("keys") or ())
-    for key, value in kept.items():
-        if isinstance(value, str) and len(value) > _MAX_TEXT:
-            kept[key] = value[:_MAX_TEXT] + "…"
-    return kept
-
-
 def summarize_findings(
     report: Any, limit: int, redacted: bool = False
 ) -> tuple[list[dict], list[dict]]:
@@ -133,20 +92,3 @@ def summarize_findings(
         findings.append(compact_finding(finding.to_dict(), "cache", redacted))
     findings.sort(key=lambda f: -(f.get("count") or 0))  # stable: each source is ordered
     return nplusone, findings[:limit]
-
-
-def finding_title(finding: dict[str, Any]) -> str:
-    """One line naming a stored finding: "N+1: testapp.Book → author (4 queries)"."""
-    source = finding.get("source")
-    count = finding.get("count")
-    if source == "nplusone":
-        what = f"{finding.get('model', '?')} → {finding.get('path') or finding.get('field', '?')}"
-        return f"N+1: {what} ({count} queries)"
-    kind = finding.get("kind", "?")
-    if source == "cache":
-        subject = finding.get("pattern") or ""
-        return f"cache {kind}: {subject} (×{count})" if subject else f"cache {kind} (×{count})"
-    subject = finding.get("model") or ""
-    if subject and finding.get("field"):
-        subject += f".{finding['field']}"
-    return f"{kind}: {subject} ({count} queries)" if subject else f"{kind} ({count} queries)"

@@ -20,12 +20,13 @@ import itertools
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, router, transaction
-from django.db.models import Count, Max, Min, Q, QuerySet
+from django.db import DatabaseError, connections, router, transaction
+from django.db.models import Count, F, Func, IntegerField, Max, Min, Q, QuerySet
+from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
 
 logger = logging.getLogger("ddt_perfpanels")
@@ -66,6 +67,50 @@ def local_tz() -> Any:
 
 def tz_name() -> str:
     return timezone.get_current_timezone_name() if settings.USE_TZ else ""
+
+
+# -- time buckets (the dashboard's, and the days built here) --------------------
+
+
+def truncate(hourly: bool) -> Any:
+    trunc = TruncHour if hourly else TruncDay
+    return trunc("created_at", tzinfo=local_tz())
+
+
+class WidthBucket(Func):
+    """PostgreSQL's ``width_bucket(created_at, ARRAY[bucket starts])``: the number
+    of the bucket a row falls in, by binary search over the starts (computed in
+    Python, in local time). Half the cost of truncating every row's timestamp in
+    a time zone, which dominates a GROUP BY over a million rows."""
+
+    output_field = IntegerField()
+
+    def __init__(self, starts: list[datetime]):
+        super().__init__(F("created_at"))
+        self.starts = starts
+
+    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, tuple]:
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"width_bucket({sql}, %s::timestamptz[])", (*params, list(self.starts))
+
+
+def bucketing(hourly: bool, qs: QuerySet, starts: list[datetime]) -> tuple[Any, Any]:
+    """An expression giving each row's bucket, and a function from its value to
+    the bucket's position in ``starts`` (None: outside)."""
+    if connections[qs.db].vendor == "postgresql" and settings.USE_TZ:
+        count = len(starts)
+        return WidthBucket(starts), lambda value: value - 1 if 1 <= value <= count else None
+    index = {_key(b): i for i, b in enumerate(starts)}
+    return truncate(hourly), lambda value: index.get(_key(value))
+
+
+def _key(value: datetime) -> datetime:
+    tz = local_tz()
+    if tz is None or value is None:
+        return value
+    if timezone.is_naive(value):
+        value = timezone.make_aware(value, tz)
+    return value.astimezone(UTC)
 
 
 def now() -> datetime:
@@ -157,7 +202,6 @@ def ensure(days: list[Day], *, using: str | None = None) -> dict[int, date]:
 def build(days: list[Day], *, using: str | None = None) -> dict[date, int]:
     """Sum the violations of these days (one GROUP BY per table over the span
     from the first to the last) and store them. Returns their ids."""
-    from ddt_perfpanels.budgets.dashboard import bucketing
     from ddt_perfpanels.models import BudgetViolation, RollupDay, ViolationMetric, ViolationRollup
     from ddt_perfpanels.recording.context import paused
 

@@ -74,15 +74,15 @@ class assert_budget:
     # -- context manager ---------------------------------------------------------
 
     def __enter__(self) -> Any:
-        from ddt_perfpanels.recording.context import capture
+        from ddt_perfpanels.api import capture
 
         self._capture = capture()
-        self.report = self._capture.__enter__()
+        self.report = self._capture.start()
         return self.report
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         __tracebackhide__ = True
-        self._capture.__exit__(exc_type, exc, tb)
+        self._capture.stop()
         if exc_type is None:
             self.check(self.report)
 

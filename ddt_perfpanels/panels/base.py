@@ -6,19 +6,45 @@ from __future__ import annotations
 import inspect
 import linecache
 import logging
-import sys
 from typing import Any
 
 from debug_toolbar.panels import Panel
+from django.apps import apps
+from django.core.checks import Error
 from django.utils.translation import gettext_lazy as _
 
+from ddt_perfpanels.api import capture
 from ddt_perfpanels.ignoring import note_request
-from ddt_perfpanels.recording.context import capture
 
 logger = logging.getLogger("ddt_perfpanels")
 
 _REPORT_ATTR = "_ddt_perfpanels_report"
 _ERROR_ATTR = "_ddt_perfpanels_error"
+
+
+def check_app_installed(panel_class: type) -> list[Error]:
+    """ddt_perfpanels.E020: our panels configured without the app in INSTALLED_APPS.
+
+    Run by the toolbar's own check of its panels, as the system checks are
+    registered by the app that is missing (ddt_perfpanels.checks holds the others).
+    Reported once, by the first of our panels.
+    """
+    from debug_toolbar.toolbar import DebugToolbar
+
+    if apps.is_installed("ddt_perfpanels"):
+        return []
+    ours = [c for c in DebugToolbar.get_panel_classes() if issubclass(c, PerfPanel)]
+    if ours and panel_class is not ours[0]:
+        return []
+    return [
+        Error(
+            f"{panel_class.__module__}.{panel_class.__name__} is in "
+            "DEBUG_TOOLBAR_PANELS but 'ddt_perfpanels' is not in INSTALLED_APPS: "
+            "its templates, static files and models would not be found.",
+            hint="Add 'ddt_perfpanels' to INSTALLED_APPS (after 'debug_toolbar').",
+            id="ddt_perfpanels.E020",
+        )
+    ]
 
 
 def toolbar_report(toolbar):
@@ -56,8 +82,6 @@ class PerfPanel(Panel):
         # Without the app our templates are not found: the toolbar loads, then
         # opening a panel is a 500. The toolbar asks each panel class; one of ours
         # answers for all of them.
-        from ddt_perfpanels.checks import check_app_installed
-
         return check_app_installed(cls)
 
     def process_request(self, request):
@@ -70,7 +94,7 @@ class PerfPanel(Panel):
             logger.exception("ddt_perfpanels could not hide its frames from the toolbar")
         cap = capture()
         try:
-            report = cap.__enter__()
+            report = cap.start()
         except Exception as exc:  # pragma: no cover - defensive: never break the request
             logger.exception("ddt_perfpanels could not start recording")
             setattr(toolbar, _ERROR_ATTR, f"{type(exc).__name__}: {exc}")
@@ -80,22 +104,22 @@ class PerfPanel(Panel):
         try:
             response = self.get_response(request)
         except BaseException:
-            self._stop(cap, sys.exc_info())
+            self._stop(cap)
             raise
         if inspect.isawaitable(response):
             return self._finish_async(response, cap)
-        self._stop(cap, (None, None, None))
+        self._stop(cap)
         return response
 
     async def _finish_async(self, awaitable, cap):
         try:
             return await awaitable
         finally:
-            self._stop(cap, sys.exc_info())
+            self._stop(cap)
 
-    def _stop(self, cap, exc_info) -> None:
+    def _stop(self, cap) -> None:
         try:
-            cap.__exit__(*exc_info)
+            cap.stop()
         except Exception as exc:  # pragma: no cover - defensive
             logger.exception("ddt_perfpanels could not stop recording")
             setattr(self.toolbar, _ERROR_ATTR, f"{type(exc).__name__}: {exc}")
@@ -151,7 +175,7 @@ def ignored_suffix(stats: dict[str, Any]) -> str:
 
 def ignored_rows(report, sources: tuple[str, ...]) -> list[dict[str, Any]]:
     """The findings IGNORE or ignore() accepted: a title, where, and the fix."""
-    from ddt_perfpanels.budgets.evaluate import compact_finding, finding_title
+    from ddt_perfpanels.findings import compact_finding, finding_title
 
     rows = []
     ignored = report.ignored

@@ -55,7 +55,8 @@ class BudgetPanel(PerfPanel):
 
     def build_stats(self, report) -> dict[str, Any]:
         from ddt_perfpanels.budgets.config import budget_for_request
-        from ddt_perfpanels.budgets.evaluate import evaluate, finding_title, summarize_findings
+        from ddt_perfpanels.budgets.evaluate import evaluate, summarize_findings
+        from ddt_perfpanels.findings import finding_title
 
         request = self._request
         budget = budget_for_request(request)

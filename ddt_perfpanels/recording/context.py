@@ -13,12 +13,9 @@ import traceback
 from contextvars import ContextVar
 from itertools import count
 from time import monotonic, perf_counter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ddt_perfpanels.conf import get_config
-
-if TYPE_CHECKING:
-    from ddt_perfpanels.report import Report
 
 logger = logging.getLogger("ddt_perfpanels")
 
@@ -529,33 +526,27 @@ def hooks_installed() -> bool:
     return _installed or _orm_installed
 
 
-class capture:
-    """Record the queries, ORM activity and cache calls of the enclosed code.
-
-    ``with capture() as report:`` — the report fills in as the block runs and
-    its findings are computed on first access after the block.  Only the current
-    thread or async task is recorded.
-
-    ``capture(light=True)`` records only what the numbers need: queries without
-    their stack and no ORM provenance (so no N+1 or counts findings), cache
-    calls as usual, at a fraction of the cost. Inside a full capture (the toolbar's)
-    a light one is full: the outer one pays for the provenance anyway.
-    """
+class Recording:
+    """The capture state of one ``capture()``: its recorder, the hooks it holds and
+    the context variables it set. ``ddt_perfpanels.api.capture`` builds the Report
+    on it; this layer knows nothing of reports."""
 
     def __init__(self, light: bool = False) -> None:
-        self.report: Report | None = None
         self.absorbed = False
-        self._token = None
-        self._recorder: Recorder | None = None
+        self.recorder: Recorder | None = None
         self._light = light
+        self._hooked = False
 
-    def __enter__(self) -> Report:
-        from ddt_perfpanels.report import Report
-
+    def new_recorder(self) -> Recorder:
+        """The recorder that ``start()`` makes active (made first, for the report)."""
         light = self._light and _orm_active.get() is None
-        recorder = Recorder(light=light)
-        self._recorder = recorder
-        self.report = Report(recorder)
+        self.recorder = Recorder(light=light)
+        return self.recorder
+
+    def start(self) -> None:
+        recorder = self.recorder
+        assert recorder is not None
+        light = recorder.light
         try:
             _acquire_hooks(orm_hooks=not light)
         except Exception as exc:  # pragma: no cover - defensive
@@ -566,10 +557,10 @@ class capture:
         self._cause_token = _cause.set(None)
         self._token = _active.set(recorder)
         self._orm_token = _orm_active.set(None if light else recorder)
-        return self.report
 
-    def __exit__(self, *exc_info: Any) -> None:
-        recorder = self._recorder
+    def stop(self) -> bool:
+        """Stop recording; True when this was the outermost capture."""
+        recorder = self.recorder
         assert recorder is not None
         try:
             _orm_active.reset(self._orm_token)
@@ -592,22 +583,13 @@ class capture:
         if outer is not None:
             outer.absorb(recorder)
         recorder.finish()
-        if outer is None and self.report is not None:
-            from ddt_perfpanels.signals import send_findings
-
-            send_findings(self.report)
+        return outer is None
 
     def release(self) -> None:
         """Free what this finished capture recorded (its report is then empty),
         unless an outer capture took its records over."""
-        if self._recorder is not None and not self.absorbed:
-            self._recorder.release()
-
-    async def __aenter__(self) -> Report:
-        return self.__enter__()
-
-    async def __aexit__(self, *exc_info: Any) -> None:
-        self.__exit__(*exc_info)
+        if self.recorder is not None and not self.absorbed:
+            self.recorder.release()
 
 
 def format_exception(exc: BaseException) -> str:

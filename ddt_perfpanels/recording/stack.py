@@ -10,6 +10,10 @@ import os
 import sys
 import sysconfig
 from types import FrameType
+from typing import Any
+
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 Frame = tuple[str, int, str]
 TemplatePosition = tuple[str, int]
@@ -109,6 +113,13 @@ def reset_classification() -> None:
     _machinery_prefixes = None
     _app_files.clear()
     _library_files.clear()
+
+
+@receiver(setting_changed)
+def _reset_on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    # Set here, not in conf, so that conf (below recording) imports nothing of it.
+    if setting in ("DDT_PERFPANELS", "BASE_DIR"):  # BASE_DIR: what is the application's
+        reset_classification()
 
 
 def _classify(filename: str) -> bool:
