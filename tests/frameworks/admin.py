@@ -19,7 +19,7 @@ class BookAdmin(admin.ModelAdmin):
         return obj.author.publisher.name
 
     def tag_names(self, obj):
-        return ", ".join(tag.name for tag in obj.tags.all())
+        return ", ".join(sorted(tag.name for tag in obj.tags.all()))
 
 
 class BookInline(admin.TabularInline):
@@ -29,7 +29,7 @@ class BookInline(admin.TabularInline):
     extra = 0
 
     def tag_list(self, obj):
-        return ", ".join(tag.name for tag in obj.tags.all())
+        return ", ".join(sorted(tag.name for tag in obj.tags.all()))
 
 
 class AuthorAdmin(admin.ModelAdmin):
