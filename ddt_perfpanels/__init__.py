@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from ddt_perfpanels.ignoring import ignore
     from ddt_perfpanels.api import capture
+    from ddt_perfpanels.ignoring import ignore
     from ddt_perfpanels.report import Report
 
 __all__ = ["Report", "capture", "ignore"]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import difflib
 from typing import Any
 
-from django.apps import apps
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 
@@ -56,12 +55,9 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error | Warni
 
 
 # The budget checks (E010-E017) live with the budgets; importing them registers them.
-from ddt_perfpanels.budgets import checks as _budget_checks  # noqa: E402, F401
-
+from ddt_perfpanels import audit as _audit  # noqa: E402, F401
 
 # E020 (the app missing from INSTALLED_APPS) is the panels' own: panels.base.
-
-
 # The IGNORE (E030) and AUDIT_URLS (E031) checks live with what they configure.
 from ddt_perfpanels import ignoring as _ignoring  # noqa: E402, F401
-from ddt_perfpanels import audit as _audit  # noqa: E402, F401
+from ddt_perfpanels.budgets import checks as _budget_checks  # noqa: E402, F401

@@ -12,7 +12,6 @@ import pytest
 
 from tests import servers
 
-
 ON_POSTGRES = os.environ.get("DDT_TEST_DB") == "postgres"
 
 

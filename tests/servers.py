@@ -77,6 +77,21 @@ def _die_with_owner(sig: int):
     return preexec if sys.platform == "linux" else None
 
 
+def _remove_orphaned_dirs(parent: str) -> None:
+    """The directories of servers whose owner was killed (the servers died with
+    it, their directories stayed)."""
+    for path in glob(os.path.join(parent, "ddt-redis-*")) + glob(
+        os.path.join(parent, "ddt-postgres-*")
+    ):
+        try:
+            owner = int(Path(path, "owner").read_text())
+            os.kill(owner, 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except (OSError, ValueError):
+            pass  # being created, or not ours to judge
+
+
 class _Server:
     """A foreground child process on a free port; subclasses say how to start it."""
 
@@ -113,7 +128,9 @@ class _Server:
     def start(self, attempts: int = 3, timeout: float = 30.0):
         # As root the directory must be reachable by the server's user: /tmp.
         tmp = "/tmp" if os.geteuid() == 0 else None
+        _remove_orphaned_dirs(tmp or tempfile.gettempdir())
         self.root = Path(tempfile.mkdtemp(prefix=f"ddt-{self.kind}-", dir=tmp))
+        (self.root / "owner").write_text(str(os.getpid()))
         try:
             self._prepare()
             for _ in range(attempts):

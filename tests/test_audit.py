@@ -8,7 +8,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-
 from pathlib import Path
 
 import pytest

@@ -545,9 +545,8 @@ def test_fanned_out_counts_point_at_the_annotate_call_not_the_template():
 
 
 def test_an_annotate_before_the_capture_keeps_the_evaluating_line():
-    from tests.test_counts import only, run
-
     from ddt_perfpanels.recording import orm
+    from tests.test_counts import only, run
 
     queryset = authors_with_counts()  # outside the capture: no annotate() site recorded
     report = run(lambda: list(queryset))

@@ -1,8 +1,8 @@
 """The recording engine: isolation, zero cost outside a capture, hostile input."""
 
-import os
 import asyncio
 import json
+import os
 import threading
 
 import pytest

@@ -213,7 +213,6 @@ if str(DEMO_DIR.parent) not in sys.path:
     sys.path.append(str(DEMO_DIR.parent))
 from tests.servers import RedisServer, ServerUnavailable  # noqa: E402, F401
 
-
 # -- Chromium ---------------------------------------------------------------------
 
 

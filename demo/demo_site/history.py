@@ -21,7 +21,6 @@ from django.utils import timezone
 from demo_site.seed import ADMIN_USERNAME
 from demo_site.trends import ROUTES, daily_counts
 
-
 # Response times vary from request to request; counts do not.
 _TIMINGS = ("db_time_ms", "response_time_ms", "cache_time_ms")
 
