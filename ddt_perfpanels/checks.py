@@ -54,10 +54,9 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error | Warni
     return errors
 
 
-# The budget checks (E010-E017) live with the budgets; importing them registers them.
+# Checks that live with what they configure; importing them registers them: the
+# budgets' (E010-E017), IGNORE's (E030) and AUDIT_URLS' (E031). E020 (the app
+# missing from INSTALLED_APPS) is the panels' own: panels.base.
 from ddt_perfpanels import audit as _audit  # noqa: E402, F401
-
-# E020 (the app missing from INSTALLED_APPS) is the panels' own: panels.base.
-# The IGNORE (E030) and AUDIT_URLS (E031) checks live with what they configure.
 from ddt_perfpanels import ignoring as _ignoring  # noqa: E402, F401
 from ddt_perfpanels.budgets import checks as _budget_checks  # noqa: E402, F401
