@@ -77,6 +77,13 @@ def format_findings(findings: list[dict[str, Any]]) -> list[str]:
         lines.append(f"  - {title}" + (f" at {site}" if site else ""))
         if finding.get("message"):
             lines.append(f"    {finding['message']}")
+        if finding.get("where_fix"):
+            lines.append(f"    where the fix goes: {finding['where']}")
+            if finding.get("where_note"):
+                lines.append(f"    {finding['where_note']}")
+            fix_lines = str(finding["where_fix"]).splitlines() or [""]
+            lines.append(f"    fix there: {fix_lines[0]}")
+            lines.extend(f"               {line}" for line in fix_lines[1:])
         fix = finding.get("code") or finding.get("suggestion")
         if fix:
             fix_lines = str(fix).splitlines() or [""]
@@ -97,11 +104,38 @@ def compact_finding(data: dict[str, Any], source: str, redacted: bool = False) -
             continue
         if isinstance(value, (str, int, float, bool)):
             kept[key] = value
+    kept.update(owner_fix(data.get("where")))
     if redacted:
         kept = redact_finding(kept, data.get("keys") or ())
     for key, value in kept.items():
         if isinstance(value, str) and len(value) > _MAX_TEXT:
             kept[key] = value[:_MAX_TEXT] + "…"
+    return kept
+
+
+def where_words(where: dict[str, Any]) -> str:
+    """Where an owner-form fix goes, in words: "the admin changelist BookAdmin,
+    its list_select_related at app/admin.py:17"."""
+    owner = where.get("owner") or ""
+    if where.get("parent"):
+        owner += f" (in {where['parent']})"
+    text = f"the {where.get('kind_words') or where.get('kind', '')} {owner}".replace("  ", " ")
+    if where.get("attribute"):
+        text += f", its {where['attribute']}"
+    if where.get("site"):
+        text += f" at {where['site']}"
+    return text
+
+
+def owner_fix(where: Any) -> dict[str, str]:
+    """The fix in the form of the class that owns the root queryset (a
+    ModelAdmin, a view), as plain values: ``where`` (the owner, its attribute,
+    file:line: names only) and ``where_fix`` (the code)."""
+    if not isinstance(where, dict) or not isinstance(where.get("fix"), str) or not where["fix"]:
+        return {}
+    kept = {"where": where_words(where), "where_fix": where["fix"]}
+    if isinstance(where.get("note"), str) and where["note"]:
+        kept["where_note"] = where["note"]
     return kept
 
 

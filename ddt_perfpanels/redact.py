@@ -153,6 +153,8 @@ _NAMING_CALLS = frozenset(
     "select_related prefetch_related Prefetch only defer values values_list order_by "
     "F OuterRef Count Sum Avg Min Max Exists caches using getattr hasattr".split()
 )
+# Class attributes whose tuple names relations: list_select_related = ("author",).
+_NAMING_ATTRIBUTES = frozenset({"list_select_related"})
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:__[A-Za-z0-9_]+)*(?:\.[A-Za-z_][A-Za-z0-9_]*)?")
 _STRING_BODY = re.compile(r"(?is)^([rbuf]*)('''|\"\"\"|'|\")(.*)\2$")
 
@@ -177,10 +179,14 @@ def redact_code(code: str, values: set[str] | None = None) -> str:
     replacements: dict[tuple[tuple[int, int], tuple[int, int]], str] = {}
     stack: list[str | None] = []
     previous: tokenize.TokenInfo | None = None
+    assigned = ""  # the name of ``name = (...)``, while its value is read
     for i, tok in enumerate(tokens):
         if tok.type == tokenize.OP and tok.string in "([{":
             named = previous is not None and previous.type == tokenize.NAME
-            stack.append(previous.string if named and tok.string != "{" else None)
+            if not stack and previous is not None and previous.string == "=" and assigned:
+                stack.append(assigned if assigned in _NAMING_ATTRIBUTES else None)
+            else:
+                stack.append(previous.string if named and tok.string != "{" else None)
         elif tok.type == tokenize.OP and tok.string in ")]}":
             if stack:
                 stack.pop()
@@ -203,6 +209,8 @@ def redact_code(code: str, values: set[str] | None = None) -> str:
             replacements[(tok.start, tok.end)] = redact_prose(tok.string)
         elif tok.type in (getattr(tokenize, "FSTRING_MIDDLE", -1),):
             replacements[(tok.start, tok.end)] = redact_words(tok.string)
+        if tok.type == tokenize.OP and tok.string == "=" and not stack:
+            assigned = previous.string if previous is not None else ""
         if tok.type not in (tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT):
             previous = tok
     return _apply(code, replacements)
@@ -215,7 +223,7 @@ def _string(literal: str, stack: list[str | None], previous: Any) -> str:
     prefix, quote, body = match.groups()
     if "f" in prefix.lower():
         return prefix + quote + redact_words(body) + quote
-    naming = bool(stack) and stack[-1] in _NAMING_CALLS
+    naming = bool(stack) and (stack[-1] in _NAMING_CALLS or stack[-1] in _NAMING_ATTRIBUTES)
     positional = previous is not None and previous.string in ("(", ",", "[")
     if naming and positional and _NAME.fullmatch(body):
         return literal
@@ -290,7 +298,20 @@ def _without_values(text: str, values: list[str]) -> str:
 
 # Names of models, fields, lookups and code locations: no values in them.
 _NAMES_ONLY = frozenset(
-    {"source", "kind", "model", "field", "path", "fix", "lookup", "origin", "access_site"}
+    {
+        "source",
+        "kind",
+        "model",
+        "field",
+        "path",
+        "fix",
+        "lookup",
+        "origin",
+        "access_site",
+        # where an owner-form fix goes: class, attribute and file:line
+        "where",
+        "where_note",
+    }
 )
 
 

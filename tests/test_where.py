@@ -591,6 +591,96 @@ def test_counts_panel_shows_the_owner_and_its_fix(client, settings):
     )
 
 
+# -- stored violations, test failures ------------------------------------------------
+
+
+def budget_on(settings, **limits):
+    from tests import settings as test_settings
+
+    settings.MIDDLEWARE = [
+        *test_settings.MIDDLEWARE,
+        "ddt_perfpanels.middleware.BudgetMiddleware",
+    ]
+    settings.DDT_PERFPANELS = {"BUDGETS": {"default": limits}}
+
+
+def test_stored_violation_keeps_the_fix_in_the_admin_form(client, settings, monkeypatch):
+    from ddt_perfpanels.models import BudgetViolation
+
+    budget_on(settings, nplusone=0)
+    make_library(authors=3, books_per_author=2)
+    response = client.get("/fwadmin/testapp/book/")
+    assert response.status_code == 200
+    [violation] = BudgetViolation.objects.all()
+    path = "tests/frameworks/admin.py"
+    stored = {cluster["path"]: cluster for cluster in violation.nplusone}
+    chain, tags = stored["author__publisher"], stored["tags"]
+    line = line_of(path, "list_select_related = (")
+    assert chain["where"] == (
+        f"the admin changelist BookAdmin, its list_select_related at {path}:{line}"
+    )
+    assert chain["where_fix"] == 'list_select_related = ("author__publisher",)'
+    assert tags["where"] == (
+        f"the admin changelist BookAdmin, its get_queryset() at {path}:"
+        f"{line_of(path, 'class BookAdmin')}"
+    )
+    # The two stored fixes, pasted into the class: the page as it was, and
+    # constant at two sizes.
+    fixed = fixed_class(fwadmin.BookAdmin, chain["where_fix"] + "\n\n" + tags["where_fix"])
+    settings.DDT_PERFPANELS = {}
+    monkeypatch.setattr(fwadmin.site._registry[Book], "__class__", fixed)
+    monkeypatch.setattr(
+        fwadmin.site._registry[Book], "list_select_related", fixed.list_select_related
+    )
+    constant_as_library_grows(client, "/fwadmin/testapp/book/", response, 4, 3)
+
+
+def test_stored_owner_fix_loses_its_values_keeps_its_names():
+    from ddt_perfpanels.findings import compact_finding
+
+    where = {
+        "owner": "BookAdmin",
+        "kind": "admin",
+        "kind_words": "admin changelist",
+        "attribute": "list_select_related and get_queryset()",
+        "site": "app/admin.py:17",
+        "fix": 'list_select_related = ("author",)\n\n'
+        "def get_queryset(self, request):\n"
+        '    return super().get_queryset(request).filter(title="hunter2")'
+        '.prefetch_related("tags")',
+    }
+    stored = compact_finding({"kind": "nplusone", "where": where}, "nplusone", redacted=True)
+    assert stored["where"] == (
+        "the admin changelist BookAdmin, its list_select_related and get_queryset() "
+        "at app/admin.py:17"
+    )
+    assert stored["where_fix"] == (
+        'list_select_related = ("author",)\n\n'
+        "def get_queryset(self, request):\n"
+        '    return super().get_queryset(request).filter(title=...).prefetch_related("tags")'
+    )
+
+
+def test_budget_exceeded_names_where_the_fix_goes(client):
+    from ddt_perfpanels.budgets import BudgetExceeded, assert_budget
+
+    make_library(authors=3, books_per_author=2)
+    with pytest.raises(BudgetExceeded) as caught:
+        with assert_budget(nplusone=0):
+            client.get("/fwadmin/testapp/book/")
+    lines = str(caught.value).splitlines()
+    path = "tests/frameworks/admin.py"
+    line = line_of(path, "list_select_related = (")
+    assert (
+        "    where the fix goes: the admin changelist BookAdmin, its list_select_related "
+        f"at {path}:{line}"
+    ) in lines
+    assert '    fix there: list_select_related = ("author__publisher",)' in lines
+    at = lines.index('    fix there: list_select_related = ("author__publisher",)')
+    # the queryset form stays, below it
+    assert any(line.startswith("    fix: Book.objects") for line in lines[at:])
+
+
 # -- without Django REST framework ---------------------------------------------------
 
 WITHOUT_DRF = """
