@@ -68,6 +68,12 @@ def finding_key(finding: dict[str, Any]) -> str:
     return f"{source} {finding.get('kind', '?')} {subject or ''}".rstrip()
 
 
+def _code_lines(label: str, code: str) -> list[str]:
+    """``code`` under ``label``, its following lines aligned with the first."""
+    first, *rest = str(code).splitlines() or [""]
+    return [label + first, *((" " * len(label) + line).rstrip() for line in rest)]
+
+
 def format_findings(findings: list[dict[str, Any]]) -> list[str]:
     """Lines naming each finding, where it is, and its fix."""
     lines: list[str] = []
@@ -81,14 +87,12 @@ def format_findings(findings: list[dict[str, Any]]) -> list[str]:
             lines.append(f"    where the fix goes: {finding['where']}")
             if finding.get("where_note"):
                 lines.append(f"    {finding['where_note']}")
-            fix_lines = str(finding["where_fix"]).splitlines() or [""]
-            lines.append(f"    fix there: {fix_lines[0]}")
-            lines.extend(f"               {line}" for line in fix_lines[1:])
+            lines += _code_lines("    fix there: ", finding["where_fix"])
+            if finding.get("where_combined"):
+                lines += _code_lines("    with the others: ", finding["where_combined"])
         fix = finding.get("code") or finding.get("suggestion")
         if fix:
-            fix_lines = str(fix).splitlines() or [""]
-            lines.append(f"    fix: {fix_lines[0]}")
-            lines.extend(f"         {line}" for line in fix_lines[1:])
+            lines += _code_lines("    fix: ", fix)
             if finding.get("code") and finding.get("suggestion"):
                 lines.append(f"    ({finding['suggestion']})")
     return lines
@@ -130,10 +134,15 @@ def where_words(where: dict[str, Any]) -> str:
 def owner_fix(where: Any) -> dict[str, str]:
     """The fix in the form of the class that owns the root queryset (a
     ModelAdmin, a view), as plain values: ``where`` (the owner, its attribute,
-    file:line: names only) and ``where_fix`` (the code)."""
+    file:line: names only), ``where_fix`` (the code) and ``where_combined``
+    (the fix of every cluster of the request at once, when there are more)."""
     if not isinstance(where, dict) or not isinstance(where.get("fix"), str) or not where["fix"]:
         return {}
     kept = {"where": where_words(where), "where_fix": where["fix"]}
+    combined = where.get("combined")
+    if isinstance(combined, dict) and combined.get("fix") not in (None, "", where["fix"]):
+        # Each cluster's list_select_related alone would undo the others'.
+        kept["where_combined"] = combined["fix"]
     if isinstance(where.get("note"), str) and where["note"]:
         kept["where_note"] = where["note"]
     return kept

@@ -40,6 +40,11 @@ def _row_counts(db) -> dict[str, int]:
         return {t: conn.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0] for t in tables}
 
 
+def _line_of(path, text: str) -> int:
+    lines = Path(path).read_text().splitlines()
+    return next(n for n, line in enumerate(lines, 1) if text in line)
+
+
 @pytest.fixture(scope="module")
 def demo_db(tmp_path_factory):
     db = tmp_path_factory.mktemp("audit") / "demo.sqlite3"
@@ -75,6 +80,17 @@ def test_audit_of_the_demo_in_text(demo_db):
     assert "fix: values = cache.get_many(" in out
     assert "over: queries 153>8" in rows["/courses/api/enrollments/"]  # the REST API
     assert "34 pages, 6 failing (--fail-on=any)." in out
+    # The admin changelist's fix, as EnrollmentAdmin writes it.
+    admin = out.split("\n/admin/courses/enrollment/ (admin changelist")[1].split("\n\n")[0]
+    line = _line_of(ROOT / "demo/courses/admin.py", "class EnrollmentAdmin")
+    assert (
+        "    where the fix goes: the admin changelist EnrollmentAdmin, its list_select_related "
+        f"at courses/admin.py:{line}"
+    ) in admin
+    assert '    fix there: list_select_related = ("student",)' in admin
+    assert (
+        '    with the others: list_select_related = ("course__instructor", "student")' in admin
+    )
 
 
 @pytest.mark.own_database
@@ -99,6 +115,15 @@ def test_audit_of_the_demo_in_json(demo_db):
     }
     keys = [f["key"] for f in projects["findings"]]
     assert "nplusone projects.Project.owner" in keys
+    admin = {f["key"]: f for f in pages["/admin/courses/enrollment/"]["findings"]}
+    student = admin["nplusone courses.Enrollment.student"]
+    assert student["where"].startswith(
+        "the admin changelist EnrollmentAdmin, its list_select_related at courses/admin.py:"
+    )
+    assert student["where_fix"] == 'list_select_related = ("student",)'
+    assert student["where_combined"] == (
+        'list_select_related = ("course__instructor", "student")'
+    )
     badges = pages["/badges/"]
     assert badges["cache_findings"] == 3 and badges["cache_calls"] == 161
     for fixed in ("/projects/fixed/", "/badges/fixed/", "/courses/fixed/"):

@@ -68,6 +68,9 @@ class _ClassSource:
         except SyntaxError:
             return
         body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+        if body:
+            # The ``class`` line, below its decorators (@admin.register(...)).
+            self.line = start + tree.body[0].lineno - 1
         for node in body:
             if isinstance(node, (ast.Assign, ast.AnnAssign)):
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
