@@ -58,11 +58,12 @@ def finding(report, path):
     return found
 
 
-def fixed_class(base: type, text: str) -> type:
+def fixed_class(base: type, text: str, imports: str = "") -> type:
     """``base`` with the suggested class-body text pasted into a subclass,
-    evaluated in the namespace of the module ``base`` was written in."""
+    evaluated in the namespace of the module ``base`` was written in (with the
+    suggested ``imports``)."""
     namespace = {**vars(sys.modules[base.__module__]), "Count": Count, "Prefetch": Prefetch}
-    source = f"class Fixed({base.__name__}):\n" + textwrap.indent(text, "    ")
+    source = f"{imports}\nclass Fixed({base.__name__}):\n" + textwrap.indent(text, "    ")
     exec(compile(source, "<suggested fix>", "exec"), namespace)
     return namespace["Fixed"]
 
@@ -251,6 +252,40 @@ def test_admin_inline_fix_goes_to_the_inline(client, monkeypatch):
     )
 
     constant_at_two_sizes(client, url, lambda: more_books(author), before=page_text(response))
+
+
+@pytest.mark.parametrize(
+    "column, kind",
+    [
+        ("book_count", "count_in_loop"),
+        ("page_total", "aggregate_in_loop"),
+        ("has_unpublished", "exists_in_loop"),
+    ],
+)
+def test_admin_count_per_row_goes_to_a_get_queryset_override(client, monkeypatch, column, kind):
+    make_library(authors=3, books_per_author=2)
+    model_admin = fwadmin.counts_site._registry[Author]
+    monkeypatch.setattr(model_admin, "list_display", ("name", column))
+    url = "/fwcounts/testapp/author/"
+    report, response = request(client, url)
+    path = "tests/frameworks/admin.py"
+    [count] = [f for f in report.counts if f.kind == kind]
+    assert count.where["owner"] == "AuthorCountsAdmin"
+    assert count.where["attribute"] == "get_queryset()"
+    assert count.where["site"] == f"{path}:{line_of(path, 'class AuthorCountsAdmin')}"
+    # The annotate() of the queryset-form fix, on what the admin's queryset is.
+    annotate = count.suggestion[count.suggestion.index(".annotate(") :]
+    assert count.where["fix"] == (
+        f"def get_queryset(self, request):\n    return super().get_queryset(request){annotate}"
+    )
+
+    # The override pasted, and the column reading the annotation.
+    read = f"\n\ndef {column}(self, obj):\n    return obj.{count.attribute}"
+    fixed = fixed_class(fwadmin.AuthorCountsAdmin, count.where["fix"] + read, count.imports)
+    monkeypatch.setattr(model_admin, "__class__", fixed)
+    small = constant_as_library_grows(client, url, response, 4, 3)
+    report, _ = request(client, url)
+    assert report.counts == [] and report.query_count == small
 
 
 # -- Django REST framework -----------------------------------------------------------

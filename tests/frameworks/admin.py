@@ -1,6 +1,7 @@
 """Admins on their own site, so that the default admin stays as it was."""
 
 from django.contrib import admin
+from django.db.models import Sum
 
 from tests.testapp.models import Author, AuthorProfile, Book, Chapter
 
@@ -53,3 +54,23 @@ site.register(Book, BookAdmin)
 site.register(AuthorProfile, AuthorProfileAdmin)
 site.register(Author, AuthorAdmin)
 site.register(Chapter, ChapterAdmin)
+
+
+# Counts per row in list_display columns: each test shows one of them.
+counts_site = admin.AdminSite(name="fwcounts")
+
+
+class AuthorCountsAdmin(admin.ModelAdmin):
+    list_display = ("name", "book_count", "page_total", "has_unpublished")
+
+    def book_count(self, obj):
+        return obj.books.count()
+
+    def page_total(self, obj):
+        return obj.books.aggregate(total=Sum("pages"))["total"]
+
+    def has_unpublished(self, obj):
+        return obj.books.filter(published=False).exists()
+
+
+counts_site.register(Author, AuthorCountsAdmin)

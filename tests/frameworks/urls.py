@@ -52,6 +52,7 @@ urlpatterns = [
         else []
     ),
     path("fwadmin/", admin.site.urls),
+    path("fwcounts/", admin.counts_site.urls),
     path("__debug__/", include("debug_toolbar.urls")),
     *(path(f"{name}/", _current(name), name=name) for name in VIEWS),
 ]
