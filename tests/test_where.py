@@ -22,7 +22,7 @@ from ddt_perfpanels import capture
 from tests.factories import make_library
 from tests.frameworks import admin as fwadmin
 from tests.frameworks import api, urls, views
-from tests.testapp.models import Author, Book, Chapter
+from tests.testapp.models import Author, Book, Chapter, Publisher
 from tests.toolbar import panel_content
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.frameworks.urls")]
@@ -66,6 +66,19 @@ def fixed_class(base: type, text: str, imports: str = "") -> type:
     source = f"{imports}\nclass Fixed({base.__name__}):\n" + textwrap.indent(text, "    ")
     exec(compile(source, "<suggested fix>", "exec"), namespace)
     return namespace["Fixed"]
+
+
+def rewritten_class(base: type, text: str, imports: str = "") -> type:
+    """``base`` with the suggested text in place of its own methods of the
+    same names (their ``super()`` is the base's base, as once pasted)."""
+    namespace = {**vars(sys.modules[base.__module__]), "_bases": base.__bases__}
+    source = f"{imports}\nclass Fixed(*_bases):\n" + textwrap.indent(text, "    ")
+    exec(compile(source, "<suggested fix>", "exec"), namespace)
+    fixed = namespace["Fixed"]
+    for name, value in vars(base).items():
+        if not name.startswith("__") and name not in vars(fixed):
+            setattr(fixed, name, value)
+    return fixed
 
 
 def page_text(response) -> str:
@@ -592,6 +605,61 @@ def test_a_function_view_has_no_owner():
     [found] = report.nplusone
     assert found.where == {}
     assert found.origin.startswith("tests/test_where.py:")
+
+
+# -- counts over fanned-out joins ----------------------------------------------------
+
+MODELS = "from tests.testapp.models import Author, Book, Tag"
+
+
+def fanned_out_fixed(client, url, response, found):
+    """The page with the owner's rewritten annotate(): the same counts, no
+    fanned-out join left, and constant at two sizes."""
+    small = constant_as_library_grows(client, url, response, 4, 3)
+    report, _ = request(client, url)
+    assert report.counts == [] and report.query_count == small
+
+
+def test_fanned_out_counts_are_rewritten_in_the_view_queryset(client, monkeypatch):
+    make_library(authors=3, books_per_author=3)
+    url = "/fanned-out-cbv/"
+    report, response = request(client, url)
+    [found] = [f for f in report.counts if f.kind == "distinct_join_count"]
+    path = "tests/frameworks/views.py"
+    assert found.where["owner"] == "FannedOutCountsListView"
+    assert found.where["attribute"] == "queryset"
+    line = line_of(path, "queryset = Author", after="class FannedOutCountsListView")
+    assert found.where["site"] == f"{path}:{line}"
+    # The view's own call, its counts replaced by the subqueries of the suggestion.
+    fix = found.where["fix"]
+    assert fix.startswith("queryset = Author.objects.annotate(\n        n_books=Coalesce(Subquery(")
+    assert fix.endswith('    ).order_by("name")')
+    for alias_line in found.suggestion.splitlines()[1:-1]:
+        assert alias_line.strip() in fix
+    cls = views.FannedOutCountsListView
+    monkeypatch.setattr(cls, "queryset", fixed_class(cls, fix, f"{found.imports}\n{MODELS}").queryset)
+    fanned_out_fixed(client, url, response, found)
+
+
+def test_fanned_out_counts_are_rewritten_in_the_admin_get_queryset(client, monkeypatch):
+    make_library(authors=3, books_per_author=3)
+    url = "/fwcounts/testapp/publisher/"
+    report, response = request(client, url)
+    [found] = [f for f in report.counts if f.kind == "distinct_join_count"]
+    path = "tests/frameworks/admin.py"
+    assert found.where["owner"] == "PublisherCountsAdmin"
+    assert found.where["attribute"] == "get_queryset()"
+    line = line_of(path, "def get_queryset", after="class PublisherCountsAdmin")
+    assert found.where["site"] == f"{path}:{line}"
+    assert found.where["fix"].startswith(
+        "def get_queryset(self, request):\n"
+        "    return super().get_queryset(request).annotate(\n"
+        "        n_authors=Coalesce(Subquery(Author.objects.filter(publisher=OuterRef(\"pk\"))"
+    )
+    model_admin = fwadmin.counts_site._registry[Publisher]
+    fixed = rewritten_class(fwadmin.PublisherCountsAdmin, found.where["fix"], found.imports)
+    monkeypatch.setattr(model_admin, "__class__", fixed)
+    fanned_out_fixed(client, url, response, found)
 
 
 # -- the panel ---------------------------------------------------------------------

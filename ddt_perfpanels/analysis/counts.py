@@ -37,7 +37,7 @@ from django.db.models.sql.where import WhereNode
 from ddt_perfpanels.analysis.code import render_q, render_value
 from ddt_perfpanels.analysis.sql import preview
 from ddt_perfpanels.analysis.thirdparty import method_label, third_party_label
-from ddt_perfpanels.analysis.where import claim, owner_fix_from_suggestion
+from ddt_perfpanels.analysis.where import claim, owner_annotate_rewrite, owner_fix_from_suggestion
 from ddt_perfpanels.conf import get_config
 from ddt_perfpanels.recording.context import SINGLE_KINDS, Load, Op, QueryRecord
 from ddt_perfpanels.recording.stack import format_site
@@ -1554,7 +1554,7 @@ def _distinct_join_finding(ctx, label, multi, loads) -> CountFinding | None:
     if model_cls is None:
         return None
     queries = [q for item in loads for q in ctx.load_queries.get(item.id, [])[:1]]
-    rewritten: list[str] = []
+    rewritten: dict[str, str] = {}
     kept: list[str] = []
     wrong: list[str] = []
     paths: list[str] = []
@@ -1576,11 +1576,11 @@ def _distinct_join_finding(ctx, label, multi, loads) -> CountFinding | None:
         if text is None:
             kept.append(name)
         else:
-            rewritten.append(f"{name}={text}")
+            rewritten[name] = text
     if not paths:
         return None
     base = f"{model_cls.__name__}.{load.manager}.annotate("
-    suggestion = base + "\n" + "".join(f"    {item},\n" for item in rewritten) + ")"
+    suggestion = base + "\n" + "".join(f"    {n}={t},\n" for n, t in rewritten.items()) + ")"
     if not rewritten:
         suggestion = ""
     names = ["Count", "OuterRef", "Subquery"]
@@ -1613,7 +1613,7 @@ def _distinct_join_finding(ctx, label, multi, loads) -> CountFinding | None:
     # The fix goes where the code called annotate(), not where a template or a
     # loop evaluated the queryset.
     origin = format_site(load.annotate_frames, None) if load.annotate_frames else first.site
-    return _from_queries(
+    finding = _from_queries(
         ctx,
         "distinct_join_count",
         queries,
@@ -1635,6 +1635,10 @@ def _distinct_join_finding(ctx, label, multi, loads) -> CountFinding | None:
         },
         measure=(first.alias, first.vendor, first.sql, first.params),
     )
+    # The owner's class wrote the annotate(): the same call, its counts rewritten.
+    finding.where = owner_annotate_rewrite(ctx.recorder, load, rewritten)
+    claim(finding)
+    return finding
 
 
 # -- len_for_count -----------------------------------------------------------------------------

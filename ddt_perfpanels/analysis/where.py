@@ -350,6 +350,60 @@ def _without_lookup(text: str, method: str, lookup: str) -> str | None:
     return None
 
 
+def _queryset_code(owner: Owner):
+    """(label, class, line, source, is_method) of the code of the owner's class
+    that writes its queryset: its own ``get_queryset()``, else its ``queryset``."""
+    for name, method in (("get_queryset", True), ("queryset", False)):
+        own = _defined(owner.cls, name, method=method)
+        if own is not None and own[2]:
+            klass, line, source = own
+            return (f"{name}()" if method else name), klass, line, source, method
+    return None
+
+
+def _annotate_rewritten(text: str, replacements: dict[str, str]) -> str | None:
+    """``text`` with the expressions of the one ``.annotate()`` call that names
+    every alias of ``replacements`` replaced by theirs; None when it is not there."""
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return None
+    calls = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "annotate"
+        and set(replacements) <= {k.arg for k in node.keywords}
+    ]
+    if len(calls) != 1:
+        return None
+    at = _offsets(text)
+    values = [k for k in calls[0].keywords if k.arg in replacements]
+    for k in sorted(values, key=lambda k: (k.value.lineno, k.value.col_offset), reverse=True):
+        start = at(k.value.lineno, k.value.col_offset)
+        end = at(k.value.end_lineno, k.value.end_col_offset)
+        text = text[:start] + replacements[k.arg] + text[end:]
+    return text
+
+
+@_never_raises
+def owner_annotate_rewrite(recorder, anchor, replacements: dict[str, str]) -> dict[str, Any]:
+    """An ``annotate()`` the owner's class writes, with the expressions of the
+    aliases in ``replacements`` rewritten (the fanned-out counts as subqueries)."""
+    owner = _owner_of(recorder, anchor)
+    if owner is None or not _app_classes(owner.cls) or not replacements:
+        return {}
+    written = _queryset_code(owner)
+    if written is None:
+        return {}
+    label, klass, line, source, method = written
+    rewritten = _annotate_rewritten(source, replacements)
+    if rewritten is None:
+        return {}
+    return _describe(owner, label, klass, line, rewritten if method else f"queryset = {rewritten}")
+
+
 @_never_raises
 def owner_removal(recorder, anchor, fix: str, lookup: str) -> dict[str, Any]:
     """Where an unused eager load is written, and that code without it."""
@@ -371,19 +425,16 @@ def owner_removal(recorder, anchor, fix: str, lookup: str) -> dict[str, Any]:
         own = _defined(owner.cls, "list_select_related", method=False)
         site_cls, line = (own[0], own[1]) if own else (owner.cls, 0)
         return _describe(owner, "list_select_related", site_cls, line, text)
-    for name, method in (("get_queryset", True), ("queryset", False)):
-        own = _defined(owner.cls, name, method=method)
-        if own is None or not own[2]:
-            continue
-        klass, line, source = own
-        label = f"{name}()" if method else name
-        rewritten = _without_lookup(source, fix, lookup)
-        if rewritten is None:
-            text = f'# remove "{lookup}" from the {fix}() of {klass.__name__}.{label}'
-        else:
-            text = rewritten if method else f"queryset = {rewritten}"
-        return _describe(owner, label, klass, line, text)
-    return {}
+    written = _queryset_code(owner)
+    if written is None:
+        return {}
+    label, klass, line, source, method = written
+    rewritten = _without_lookup(source, fix, lookup)
+    if rewritten is None:
+        text = f'# remove "{lookup}" from the {fix}() of {klass.__name__}.{label}'
+    else:
+        text = rewritten if method else f"queryset = {rewritten}"
+    return _describe(owner, label, klass, line, text)
 
 
 @_never_raises

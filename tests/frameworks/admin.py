@@ -1,9 +1,9 @@
 """Admins on their own site, so that the default admin stays as it was."""
 
 from django.contrib import admin
-from django.db.models import Sum
+from django.db.models import Count, Sum
 
-from tests.testapp.models import Author, AuthorProfile, Book, Chapter
+from tests.testapp.models import Author, AuthorProfile, Book, Chapter, Publisher
 
 site = admin.AdminSite(name="fwadmin")
 
@@ -73,4 +73,21 @@ class AuthorCountsAdmin(admin.ModelAdmin):
         return obj.books.filter(published=False).exists()
 
 
+class PublisherCountsAdmin(admin.ModelAdmin):
+    list_display = ("name", "authors", "books")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(
+            n_authors=Count("authors", distinct=True),
+            n_books=Count("authors__books", distinct=True),
+        )
+
+    def authors(self, obj):
+        return obj.n_authors
+
+    def books(self, obj):
+        return obj.n_books
+
+
 counts_site.register(Author, AuthorCountsAdmin)
+counts_site.register(Publisher, PublisherCountsAdmin)

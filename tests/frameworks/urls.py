@@ -19,6 +19,7 @@ VIEWS = {
     "properties-cbv": (views.PropertyListView, {}),
     "author-counts-cbv": (views.AuthorListView, {}),
     "deferred-cbv": (views.DeferredListView, {}),
+    "fanned-out-cbv": (views.FannedOutCountsListView, {}),
     "plain-cbv": (ListView, {"model": Book, "template_name": "testapp/cbv_books.html"}),
 }
 if api is not None:

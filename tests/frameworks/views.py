@@ -1,5 +1,6 @@
 """Generic class-based views: ``model =`` alone, and ``queryset =``."""
 
+from django.db.models import Count
 from django.views.generic import DetailView, ListView
 
 from tests.testapp.models import Author, Book
@@ -45,3 +46,13 @@ class DeferredListView(ListView):
 
     queryset = Book.objects.defer("summary").order_by("pk")
     template_name = "testapp/cbv_summaries.html"
+
+
+class FannedOutCountsListView(ListView):
+    """Two counts over joins that multiply each other's rows."""
+
+    queryset = Author.objects.annotate(
+        n_books=Count("books", distinct=True),
+        n_tags=Count("books__tags", distinct=True),
+    ).order_by("name")
+    template_name = "testapp/cbv_author_annotations.html"
