@@ -612,7 +612,19 @@ def test_a_function_view_has_no_owner():
 MODELS = "from tests.testapp.models import Author, Book, Tag"
 
 
-def fanned_out_fixed(client, url, response, found):
+def fanned_out(client, url, owner, attribute, site):
+    """The distinct_join_count finding of the page, its fix placed in ``owner``
+    at ``site`` (a (path, text, after) for line_of), and the page."""
+    make_library(authors=3, books_per_author=3)
+    report, response = request(client, url)
+    [found] = [f for f in report.counts if f.kind == "distinct_join_count"]
+    path, text, after = site
+    assert (found.where["owner"], found.where["attribute"]) == (owner, attribute)
+    assert found.where["site"] == f"{path}:{line_of(path, text, after=after)}"
+    return found, response
+
+
+def fanned_out_fixed(client, url, response):
     """The page with the owner's rewritten annotate(): the same counts, no
     fanned-out join left, and constant at two sizes."""
     small = constant_as_library_grows(client, url, response, 4, 3)
@@ -621,45 +633,33 @@ def fanned_out_fixed(client, url, response, found):
 
 
 def test_fanned_out_counts_are_rewritten_in_the_view_queryset(client, monkeypatch):
-    make_library(authors=3, books_per_author=3)
-    url = "/fanned-out-cbv/"
-    report, response = request(client, url)
-    [found] = [f for f in report.counts if f.kind == "distinct_join_count"]
-    path = "tests/frameworks/views.py"
-    assert found.where["owner"] == "FannedOutCountsListView"
-    assert found.where["attribute"] == "queryset"
-    line = line_of(path, "queryset = Author", after="class FannedOutCountsListView")
-    assert found.where["site"] == f"{path}:{line}"
+    cls = views.FannedOutCountsListView
+    site = ("tests/frameworks/views.py", "queryset = Author", f"class {cls.__name__}")
+    found, response = fanned_out(client, "/fanned-out-cbv/", cls.__name__, "queryset", site)
     # The view's own call, its counts replaced by the subqueries of the suggestion.
     fix = found.where["fix"]
     assert fix.startswith("queryset = Author.objects.annotate(\n        n_books=Coalesce(Subquery(")
     assert fix.endswith('    ).order_by("name")')
     for alias_line in found.suggestion.splitlines()[1:-1]:
         assert alias_line.strip() in fix
-    cls = views.FannedOutCountsListView
-    monkeypatch.setattr(cls, "queryset", fixed_class(cls, fix, f"{found.imports}\n{MODELS}").queryset)
-    fanned_out_fixed(client, url, response, found)
+    fixed = fixed_class(cls, fix, f"{found.imports}\n{MODELS}")
+    monkeypatch.setattr(cls, "queryset", fixed.queryset)
+    fanned_out_fixed(client, "/fanned-out-cbv/", response)
 
 
 def test_fanned_out_counts_are_rewritten_in_the_admin_get_queryset(client, monkeypatch):
-    make_library(authors=3, books_per_author=3)
+    cls = fwadmin.PublisherCountsAdmin
+    site = ("tests/frameworks/admin.py", "def get_queryset", f"class {cls.__name__}")
     url = "/fwcounts/testapp/publisher/"
-    report, response = request(client, url)
-    [found] = [f for f in report.counts if f.kind == "distinct_join_count"]
-    path = "tests/frameworks/admin.py"
-    assert found.where["owner"] == "PublisherCountsAdmin"
-    assert found.where["attribute"] == "get_queryset()"
-    line = line_of(path, "def get_queryset", after="class PublisherCountsAdmin")
-    assert found.where["site"] == f"{path}:{line}"
+    found, response = fanned_out(client, url, cls.__name__, "get_queryset()", site)
     assert found.where["fix"].startswith(
         "def get_queryset(self, request):\n"
         "    return super().get_queryset(request).annotate(\n"
-        "        n_authors=Coalesce(Subquery(Author.objects.filter(publisher=OuterRef(\"pk\"))"
+        '        n_authors=Coalesce(Subquery(Author.objects.filter(publisher=OuterRef("pk"))'
     )
-    model_admin = fwadmin.counts_site._registry[Publisher]
-    fixed = rewritten_class(fwadmin.PublisherCountsAdmin, found.where["fix"], found.imports)
-    monkeypatch.setattr(model_admin, "__class__", fixed)
-    fanned_out_fixed(client, url, response, found)
+    fixed = rewritten_class(cls, found.where["fix"], found.imports)
+    monkeypatch.setattr(fwadmin.counts_site._registry[Publisher], "__class__", fixed)
+    fanned_out_fixed(client, url, response)
 
 
 # -- the panel ---------------------------------------------------------------------
