@@ -51,7 +51,7 @@ def tests(session: nox.Session, db: str) -> None:
     # Tests that run a project on a SQLite database of its own gain nothing from
     # PostgreSQL: they run in the SQLite sessions.
     only = ("-m", "not own_database") if db == "postgres" else ()
-    _pytest(session, "-n", workers, "--ignore=tests/browser", *only, db=db)
+    _pytest(session, "-n", workers, "--dist", "worksteal", "--ignore=tests/browser", *only, db=db)
 
 
 @nox.session(python=ENVIRONMENTS[0][0], default=False)
@@ -60,7 +60,8 @@ def quick(session: nox.Session) -> None:
     environment on SQLite, without the projects run in subprocesses."""
     _install(session, ENVIRONMENTS[0][1])
     workers = os.environ.get("DDT_TEST_WORKERS", "auto")
-    _pytest(session, "-n", workers, "--ignore=tests/browser", "-m", "not own_database")
+    only = ("-m", "not own_database")
+    _pytest(session, "-n", workers, "--dist", "worksteal", "--ignore=tests/browser", *only)
 
 
 @nox.session(python=ENVIRONMENTS[0][0])
