@@ -125,6 +125,7 @@ def test_ignore_rejects_unknown_patterns():
         ddt_perfpanels.ignore(modle="testapp.Book")
 
 
+@pytest.mark.django_db  # all checks: Django 6.1 asks the database about JSONField
 def test_system_check_for_a_malformed_ignore(settings):
     settings.DDT_PERFPANELS = {
         "IGNORE": [{"modle": "x"}, "testapp.Book", {"model": 3}],

@@ -95,6 +95,7 @@ def test_the_violation_page_shows_what_was_not_measured(admin_client):
 
 
 @pytest.mark.parametrize("value", ["light", "", None, 1])
+@pytest.mark.django_db  # all checks: Django 6.1 asks the database about JSONField
 def test_bad_budget_capture_is_a_startup_error(settings, value):
     settings.DDT_PERFPANELS = {"BUDGET_CAPTURE": value}
     errors = [e for e in run_checks() if e.id == "ddt_perfpanels.E017"]

@@ -264,6 +264,7 @@ def test_budget_limits_out_of_range_are_check_errors(settings, limit):
     assert violation.worst_ratio < 1e12
 
 
+@pytest.mark.django_db  # all checks: Django 6.1 asks the database about JSONField
 def test_manage_py_check_survives_huge_numbers(settings):
     from django.core.management.base import SystemCheckError
 

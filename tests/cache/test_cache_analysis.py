@@ -253,6 +253,7 @@ def test_no_expiry_only_when_none_is_not_the_default(backend, settings):
 # -- settings ----------------------------------------------------------------------------------
 
 
+@pytest.mark.django_db  # all checks: Django 6.1 asks the database about JSONField
 def test_bad_settings_are_startup_errors(settings):
     settings.DDT_PERFPANELS = {"CACHE_LARGE_VALUE_BYTES": "100KB", "CACHE_SERVER_STATS": "yes"}
     messages = [e.msg for e in run_checks() if e.id.startswith("ddt_perfpanels")]
