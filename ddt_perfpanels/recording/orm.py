@@ -29,7 +29,12 @@ from ddt_perfpanels.recording.context import (
     _cause,
     _orm_active,
 )
-from ddt_perfpanels.recording.stack import capture_stack
+from ddt_perfpanels.recording.stack import (
+    capture_stack,
+    format_site,
+    is_app_file,
+    is_library_file,
+)
 
 # The key under which a related manager's queryset carries its Relation. Query
 # hints are copied to every clone of a queryset, which is what we need; routers
@@ -283,7 +288,6 @@ def _row_method(recorder) -> tuple | None:
     (``page.is_locked()`` running an ``.exists()``), when one does."""
     from django.db.models import Model
 
-    from ddt_perfpanels.recording.stack import is_app_file, is_library_file
 
     frame = sys._getframe(2)
     for _ in range(_METHOD_DEPTH):
@@ -309,7 +313,6 @@ def _eager_owner(frame) -> tuple[str, tuple[str, str] | None]:
     a site of its own (Django's manager proxies are skipped). "shared": a
     manager's or queryset's method; "method": another object's (a view's);
     "app": a function of the application; "library": anyone else's."""
-    from ddt_perfpanels.recording.stack import is_app_file, is_library_file
 
     while frame is not None:
         code = frame.f_code
@@ -338,7 +341,6 @@ def _make_eager(name: str):
         if recorder is None or not lookups or lookups == (None,):
             return qs
         try:
-            from ddt_perfpanels.recording.stack import capture_stack, format_site
 
             library: list = []
             frames, _template = capture_stack(1, skip=1, library=library)
@@ -425,7 +427,6 @@ def _manager_queryset(self):
         # a template reads one per row, prefetched or not.
         return qs
     try:
-        from ddt_perfpanels.recording.stack import capture_stack
 
         library: list = []
         frames, _template = capture_stack(1, skip=1, library=library)
