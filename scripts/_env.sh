@@ -4,6 +4,13 @@
 DDT_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export UV_PYTHON_DOWNLOADS=never # uv finds the machine's interpreters, never fetches one
 
+# This machine sets PYTHONDONTWRITEBYTECODE=1, so every Python process would
+# compile Django and the rest from source again: about a second for each test
+# worker, demo command and project that the tests run. The bytecode is cached
+# in .venv/pycache instead, out of the source tree.
+unset PYTHONDONTWRITEBYTECODE
+export PYTHONPYCACHEPREFIX="$DDT_ROOT/.venv/pycache"
+
 # pyenv's shims run only the selected version: select them all, the default first,
 # so that python3.11 and python3.12 both work.
 if command -v pyenv >/dev/null 2>&1; then
