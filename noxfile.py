@@ -1,12 +1,14 @@
 """The test matrix: ``./scripts/test`` runs it (``nox -l`` lists the sessions).
 
 - ``tests``: the library's tests, Python x Django x database, in parallel
-  (pytest-xdist); the browser tests are left to the ``browser`` session.
-- ``quick`` (not in the default run): the first environment on SQLite without
-  the tests that run whole projects in subprocesses.
-- ``browser``: the demo in headless Chromium and ``scripts/demo`` end to end,
-  once, on the first environment (the demo runs on SQLite of its own whatever
-  the database of the matrix).
+  (pytest-xdist).
+- ``e2e``: the tests that run whole projects in subprocesses, on SQLite of
+  their own whatever the matrix's database (marked ``own_database``): the demo
+  in headless Chromium, ``scripts/demo``, the audit of the demo, the install
+  steps in a new project, the pytest plugin's projects, the benchmarks' quick
+  run. Once, on the first environment.
+- ``quick`` (not in the default run): the first environment on SQLite, the
+  library's tests alone (what ``tests-3.11(db='sqlite')`` runs).
 - ``lint``: import-linter checks the layers and that no modules import each
   other in a cycle (the contracts are in pyproject.toml).
 
@@ -35,6 +37,9 @@ def _install(session: nox.Session, django: str, extras: str = "redis,test") -> N
 
 
 def _pytest(session: nox.Session, *args: str, db: str = "sqlite") -> None:
+    """pytest in xdist workers (DDT_TEST_WORKERS, default one per core)."""
+    workers = os.environ.get("DDT_TEST_WORKERS", "auto")
+    args = ("-n", workers, "--dist", "worksteal", *args)
     results = os.environ.get("DDT_TEST_RESULTS")  # scripts/test sums these up
     if results:
         name = re.sub(r"[^\w.-]+", "-", session.name).strip("-")
@@ -42,34 +47,30 @@ def _pytest(session: nox.Session, *args: str, db: str = "sqlite") -> None:
     session.run("python", "-m", "pytest", *args, *session.posargs, env={"DDT_TEST_DB": db})
 
 
+LIBRARY = ("--ignore=tests/browser", "-m", "not own_database")
+
+
 @nox.session(python=[python for python, _ in ENVIRONMENTS])
 @nox.parametrize("db", DATABASES)
 def tests(session: nox.Session, db: str) -> None:
     django = dict(ENVIRONMENTS)[session.python]
     _install(session, django)
-    workers = os.environ.get("DDT_TEST_WORKERS", "auto")
-    # Tests that run a project on a SQLite database of its own gain nothing from
-    # PostgreSQL: they run in the SQLite sessions.
-    only = ("-m", "not own_database") if db == "postgres" else ()
-    _pytest(session, "-n", workers, "--dist", "worksteal", "--ignore=tests/browser", *only, db=db)
+    _pytest(session, *LIBRARY, db=db)
 
 
 @nox.session(python=ENVIRONMENTS[0][0], default=False)
 def quick(session: nox.Session) -> None:
-    """The fast path for daily work (./scripts/test --quick): the first
-    environment on SQLite, without the projects run in subprocesses."""
+    """The fast path for daily work (./scripts/test --quick)."""
     _install(session, ENVIRONMENTS[0][1])
-    workers = os.environ.get("DDT_TEST_WORKERS", "auto")
-    only = ("-m", "not own_database")
-    _pytest(session, "-n", workers, "--dist", "worksteal", "--ignore=tests/browser", *only)
+    _pytest(session, *LIBRARY)
 
 
 @nox.session(python=ENVIRONMENTS[0][0])
-def browser(session: nox.Session) -> None:
+def e2e(session: nox.Session) -> None:
+    """Whole projects in subprocesses, once. Each worker serves the demo once,
+    on a copy of one database seeded for the whole run."""
     _install(session, ENVIRONMENTS[0][1])
-    # A file a worker: each file's demo server and Chromium are started once.
-    workers = os.environ.get("DDT_TEST_WORKERS", "auto")
-    _pytest(session, "-n", workers, "--dist", "loadfile", "tests/browser")
+    _pytest(session, "-m", "own_database")
 
 
 @nox.session(python=ENVIRONMENTS[0][0])

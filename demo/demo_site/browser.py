@@ -67,6 +67,8 @@ class DemoServer:
 
     ``redis_url``: run the demo with django-redis on that server (default: the
     local-memory cache, whatever REDIS_URL says in the environment).
+    ``database``: a copy of that seeded database (``seed_database()``) instead
+    of migrating and seeding one.
     """
 
     def __init__(
@@ -75,9 +77,11 @@ class DemoServer:
         python: str | None = None,
         redis_url: str = "",
         history: bool = True,
+        database: str | os.PathLike | None = None,
         startup_timeout: float = 60.0,
     ):
         self.python = python or sys.executable
+        self.database = database
         self.redis_url = redis_url
         self.history = history
         self.startup_timeout = startup_timeout
@@ -103,42 +107,22 @@ class DemoServer:
         return self.base_url + path
 
     def env(self) -> dict[str, str]:
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            # The demo is not under test: the toolbar must not think it is.
-            if key not in ("PYTEST_VERSION", "PYTEST_CURRENT_TEST", "DJANGO_SETTINGS_MODULE")
-        }
-        env.update(
+        return _demo_environ(
             DEMO_DATABASE=str(Path(self._dir) / "db.sqlite3"),
             REDIS_URL=self.redis_url,
             PYTHONUNBUFFERED="1",
         )
-        return env
 
     def manage(self, *args: str, timeout: float = 120, **env: str) -> str:
-        result = subprocess.run(
-            [self.python, "manage.py", *args],
-            cwd=DEMO_DIR,
-            env={**self.env(), **env},
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        if result.returncode:
-            raise DemoServerError(
-                f"manage.py {' '.join(args)} failed ({result.returncode}):\n"
-                f"{result.stdout}\n{result.stderr}"
-            )
-        return result.stdout
+        return _manage(self.python, args, {**self.env(), **env}, timeout)
 
     def start(self) -> None:
         self._dir = tempfile.mkdtemp(prefix="ddt-demo-")
         try:
-            self.manage("migrate", "--noinput", "-v", "0")
-            # Seeded on the local-memory cache of its own process: the history
-            # replays the slow pages, which would leave the server's Redis warm.
-            self.manage("seed_demo", *(() if self.history else ("--no-history",)), REDIS_URL="")
+            if self.database:
+                shutil.copyfile(self.database, self.env()["DEMO_DATABASE"])
+            else:
+                seed_database(self.env()["DEMO_DATABASE"], python=self.python, history=self.history)
             self._serve()
         except BaseException:
             self.stop()
@@ -214,6 +198,44 @@ if str(DEMO_DIR.parent) not in sys.path:
 from tests.servers import RedisServer, ServerUnavailable  # noqa: E402, F401
 
 # -- Chromium ---------------------------------------------------------------------
+
+
+def _demo_environ(**settings: str) -> dict[str, str]:
+    """This process's environment with ``settings``, for the demo's: the demo is
+    not under test (the toolbar must not think it is)."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("PYTEST_VERSION", "PYTEST_CURRENT_TEST", "DJANGO_SETTINGS_MODULE")
+    }
+    return {**env, **settings}
+
+
+def _manage(python: str, args, env: dict[str, str], timeout: float) -> str:
+    result = subprocess.run(
+        [python, "manage.py", *args],
+        cwd=DEMO_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if result.returncode:
+        raise DemoServerError(
+            f"manage.py {' '.join(args)} failed ({result.returncode}):\n"
+            f"{result.stdout}\n{result.stderr}"
+        )
+    return result.stdout
+
+
+def seed_database(path: str | os.PathLike, *, python: str | None = None, history: bool = True) -> str:
+    """Migrate and seed the demo's SQLite database at ``path``; returns what
+    ``seed_demo`` printed. Seeded on the local-memory cache of its own process:
+    the history replays the slow pages, which would leave a server's Redis warm."""
+    env = _demo_environ(DEMO_DATABASE=str(path), REDIS_URL="")
+    python = python or sys.executable
+    _manage(python, ("migrate", "--noinput", "-v", "0"), env, 120)
+    return _manage(python, ("seed_demo", *(() if history else ("--no-history",))), env, 120)
 
 
 def chromium_missing_reason() -> str | None:

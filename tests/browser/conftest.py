@@ -7,6 +7,8 @@ the reason, except in CI (CI=true), where that is a failure.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import importlib.util
 import os
 from pathlib import Path
@@ -53,11 +55,34 @@ def chromium(browser_available):
         browser.close()
 
 
+@contextlib.contextmanager
+def _locked(path: Path):
+    with open(path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 @pytest.fixture(scope="session")
-def demo_server(browser_available):
-    """One demo server for the session: migrated, seeded (with budget history),
-    on the local-memory cache."""
-    with demo.DemoServer() as server:
+def seeded_demo(tmp_path_factory):
+    """(database, what seed_demo printed): the demo's database migrated and
+    seeded (with budget history) once for the whole run; the first xdist worker
+    to need it builds it, the others wait for it. Copy it before writing to it."""
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the run's directory, above each worker's own
+    database, output = shared / "demo-seeded.sqlite3", shared / "demo-seeded.txt"
+    with _locked(shared / "demo-seeded.lock"):
+        if not output.exists():
+            database.unlink(missing_ok=True)  # what a failed attempt left
+            output.write_text(demo.seed_database(database))
+    return database, output.read_text()
+
+
+@pytest.fixture(scope="session")
+def demo_server(browser_available, seeded_demo):
+    """One demo server for the session (of this worker), on a copy of the
+    seeded database and the local-memory cache."""
+    with demo.DemoServer(database=seeded_demo[0]) as server:
         yield server
 
 

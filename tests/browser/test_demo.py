@@ -10,7 +10,7 @@ import pytest
 
 from tests.browser.conftest import demo
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.own_database]
 
 
 def fixes(panel) -> list[str]:

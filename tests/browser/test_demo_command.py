@@ -25,6 +25,8 @@ import pytest
 from tests import servers
 from tests.browser.conftest import ROOT, demo
 
+pytestmark = pytest.mark.own_database
+
 
 def _manage(db, *args, **env):
     return subprocess.run(
@@ -63,9 +65,11 @@ print(json.dumps(rows, default=str))
 
 def test_seed_is_realistic_and_deterministic(tmp_path):
     dumps = []
+    migrated = tmp_path / "migrated.sqlite3"
+    _manage(migrated, "migrate", "--noinput", "-v", "0")
     for name in ("one", "two"):
         db = tmp_path / f"{name}.sqlite3"
-        _manage(db, "migrate", "--noinput", "-v", "0")
+        shutil.copyfile(migrated, db)
         out = _manage(db, "seed_demo", "--no-history")
         assert "320 projects" in out and "Superuser: admin / admin" in out
         dumps.append(json.loads(_manage(db, "shell", "-v", "0", "-c", _DUMP)))
@@ -82,13 +86,11 @@ def test_seed_is_realistic_and_deterministic(tmp_path):
     assert "already there" in _manage(tmp_path / "one.sqlite3", "seed_demo", "--no-history")
 
 
-@pytest.fixture(scope="module")
-def seeded_db(tmp_path_factory):
+@pytest.fixture
+def seeded_db(seeded_demo):
     """A database as scripts/demo leaves it, copied by each test: migrated,
     seeded, with the admin and the budget history."""
-    db = tmp_path_factory.mktemp("demo") / "seeded.sqlite3"
-    _manage(db, "migrate", "--noinput", "-v", "0")
-    out = _manage(db, "seed_demo")
+    db, out = seeded_demo
     assert re.search(r"Budget history: \d+ violations over 28 days", out), out
     return db
 

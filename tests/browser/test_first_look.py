@@ -11,7 +11,7 @@ import pytest
 
 from tests.browser.conftest import _new_page, demo
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.own_database]
 
 # The WCAG contrast ratio of each element's text against the background it is
 # drawn on: the element's own, or the first opaque one of its ancestors (through
