@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from tests.browser.conftest import _new_page, demo
+from tests.browser.conftest import demo
 
 pytestmark = [pytest.mark.browser, pytest.mark.own_database]
 
@@ -94,15 +94,13 @@ READABLE = {
 
 
 @pytest.fixture(params=["light", "toggle-theme", "prefers-dark"])
-def themed_page(request, chromium, demo_server):
+def themed_page(request, page):
     """A page in one theme: light; dark by the toolbar's Toggle Theme (from
     "auto" in a light OS); dark by the OS preference (the toolbar on "auto")."""
-    scheme = "dark" if request.param == "prefers-dark" else "light"
-    context, page = _new_page(chromium, color_scheme=scheme)
+    page.emulate_media(color_scheme="dark" if request.param == "prefers-dark" else "light")
     page.theme = "light" if request.param == "light" else "dark"
     page.toggle = request.param == "toggle-theme"
-    yield page
-    context.close()
+    return page
 
 
 @pytest.mark.parametrize(("path", "panel_id"), PANELS)
@@ -192,22 +190,20 @@ def test_dashboard_trends_are_the_readmes(admin_page, demo_server):
 
 
 @pytest.mark.parametrize("width", [800, 1280, 1920])
-def test_dashboard_fits_each_width(chromium, admin_session, demo_server, width):
-    context, page = _new_page(chromium, storage_state=admin_session)
-    try:
-        page.set_viewport_size({"width": width, "height": 900})
-        page.goto(demo_server.url("/dashboard/"))
-        assert page.evaluate("() => document.documentElement.scrollWidth") <= width
-        table_box = page.locator(".scroll", has=page.locator("#ddtpp-routes-table"))
-        assert table_box.evaluate("(box) => box.scrollWidth <= box.clientWidth"), width
-        routes = page.locator("#ddtpp-routes-table td.route code")
-        # The four of the seeded history, and any other slow page a test opened.
-        assert routes.count() >= 4
-        assert routes.evaluate_all(MID_WORD_BREAKS) == []
-        # The chart's text is drawn at 10 px or more.
-        heights = page.locator("svg.ddtpp-chart text").evaluate_all(
-            "(texts) => texts.map((t) => t.getBoundingClientRect().height)"
-        )
-        assert min(heights) >= 10, heights
-    finally:
-        context.close()
+def test_dashboard_fits_each_width(admin_page, demo_server, width):
+    page = admin_page
+    page.set_viewport_size({"width": width, "height": 900})
+    page.goto(demo_server.url("/dashboard/"))
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= width
+    table_box = page.locator(".scroll", has=page.locator("#ddtpp-routes-table"))
+    assert table_box.evaluate("(box) => box.scrollWidth <= box.clientWidth"), width
+    routes = page.locator("#ddtpp-routes-table td.route code")
+    # The four of the seeded history, and any other slow page a test opened.
+    assert routes.count() >= 4
+    assert routes.evaluate_all(MID_WORD_BREAKS) == []
+    # The chart's text is drawn at 10 px or more.
+    heights = page.locator("svg.ddtpp-chart text").evaluate_all(
+        "(texts) => texts.map((t) => t.getBoundingClientRect().height)"
+    )
+    assert min(heights) >= 10, heights
+
