@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ddt_perfpanels.recording import hooks
 from ddt_perfpanels.recording.context import Recording
 from ddt_perfpanels.report import Report
 from ddt_perfpanels.signals import send_findings
@@ -35,6 +36,11 @@ class capture:
     def start(self) -> Report:
         """Start recording; returns the report that fills in until ``stop()``."""
         self.report = Report(self._recording.new_recorder())
+        try:
+            hooks.install()  # once: at ready(), or here without the app
+            hooks.capture_started()
+        except Exception as exc:  # pragma: no cover - defensive
+            self.report.recorder.internal_error("installing hooks", exc)
         self._recording.start()
         return self.report
 

@@ -3,6 +3,7 @@
 - E001 ``DDT_PERFPANELS`` is not a dict
 - E002 a setting out of its range or of the wrong type (``conf.SETTINGS``)
 - W001 an unknown key (with the closest known one)
+- W002 a setting that no longer has an effect (``DEPRECATED``)
 """
 
 from __future__ import annotations
@@ -14,6 +15,14 @@ from django.conf import settings
 from django.core.checks import Error, Warning, register
 
 from ddt_perfpanels.conf import DEFAULTS, setting_problem
+
+# Settings still accepted (and range-checked) that no longer do anything: why.
+DEPRECATED = {
+    "HOOKS_LINGER_SECONDS": (
+        "the hooks are installed once, at start-up, and pass straight through "
+        "outside a capture: there is nothing to remove after one"
+    ),
+}
 
 
 @register()
@@ -43,6 +52,14 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[Error | Warni
             continue
         # The budget options have their own ids (budgets/checks.py).
         problem = None if key in _budget_checks.OPTION_IDS else setting_problem(key, value)
+        if problem is None and key in DEPRECATED:  # one message a key
+            errors.append(
+                Warning(
+                    f"DDT_PERFPANELS[{key!r}] has no effect any more: {DEPRECATED[key]}.",
+                    hint=f"Remove {key!r} from DDT_PERFPANELS.",
+                    id="ddt_perfpanels.W002",
+                )
+            )
         if problem is not None:
             errors.append(
                 Error(

@@ -24,9 +24,8 @@ DEFAULTS: dict[str, Any] = {
     "MAX_QUERIES": 50_000,
     # Characters of SQL kept for an example query in a finding.
     "SQL_PREVIEW_CHARS": 2_000,
-    # The ORM and cache hooks stay installed this many seconds after the last
-    # capture ends (checked when a request starts), passing straight through;
-    # 0 removes them at once. Installing them at every request costs more.
+    # Deprecated, no effect: the hooks are installed once, at start-up, and pass
+    # straight through outside a capture (W002 says so). Still range-checked.
     "HOOKS_LINGER_SECONDS": 10,
     # Cache panel: a value read or written above this many bytes (serialized,
     # as the backend stores it) is a large_value finding.

@@ -86,31 +86,6 @@ def fresh_redis():
 
 
 @pytest.fixture
-def hooks_removed_at_once(settings):
-    """Hooks are removed as soon as the last capture ends (no linger), starting
-    from Django's own methods whatever earlier tests left installed."""
-    from ddt_perfpanels.recording import context
-
-    settings.DDT_PERFPANELS = {"HOOKS_LINGER_SECONDS": 0}
-    with context._install_lock:
-        if context._installed and context._install_count == 0:
-            context._remove_hooks()
-    yield
-
-
-@pytest.fixture(autouse=True)
-def _remove_lingering_hooks():
-    """Hooks linger after a capture (HOOKS_LINGER_SECONDS); each test starts from
-    Django's own methods all the same."""
-    yield
-    from ddt_perfpanels.recording import context
-
-    with context._install_lock:
-        if context._installed and context._install_count == 0:
-            context._remove_hooks()
-
-
-@pytest.fixture
 async def close_thread_connections():
     """Async views ran their ORM calls in asgiref's worker thread: close that
     thread's connection so the test database can be dropped."""

@@ -788,15 +788,20 @@ def test_nested_capture_is_absorbed():
     assert [f.kind for f in outer.counts] == ["count_in_loop"]
 
 
-def test_hooks_are_removed_after_the_capture(hooks_removed_at_once):
+def test_fetching_hooks_stay_and_pass_through_after_the_capture():
     from django.db.models.query import QuerySet
 
+    from ddt_perfpanels.recording import orm
+
     methods = [QuerySet.__len__, QuerySet.__iter__, QuerySet.__bool__, QuerySet.__getitem__]
-    with capture():
-        assert QuerySet.__len__ is not methods[0]
+    assert QuerySet.__len__ is not orm._originals[QuerySet, "__len__"]  # installed at ready()
+    with capture() as report:
+        assert QuerySet.__len__ is methods[0]
     assert [QuerySet.__len__, QuerySet.__iter__, QuerySet.__bool__, QuerySet.__getitem__] == (
         methods
     )
+    assert len(Author.objects.all()) == Author.objects.count()  # outside: Django's own
+    assert report.counts == []
 
 
 @pytest.mark.parametrize(

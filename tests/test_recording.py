@@ -25,39 +25,33 @@ def library():
     make_library(authors=2, books_per_author=2)
 
 
-def test_hooks_are_removed_when_no_capture_is_active(library, hooks_removed_at_once):
-    fetch_all = QuerySet.__dict__["_fetch_all"]
-    descriptor_get = ForwardManyToOneDescriptor.__dict__["__get__"]
-    with capture():
-        assert QuerySet.__dict__["_fetch_all"] is not fetch_all
-        with capture():
-            pass
-        # Still installed while the outer capture runs.
-        assert QuerySet.__dict__["_fetch_all"] is not fetch_all
-    assert QuerySet.__dict__["_fetch_all"] is fetch_all
-    assert ForwardManyToOneDescriptor.__dict__["__get__"] is descriptor_get
-
-
-def test_hooks_linger_while_captures_keep_coming(library, settings, hooks_removed_at_once):
+def test_hooks_are_installed_once_and_pass_through_outside_a_capture(library):
+    """Patched once (at ready()), never removed: outside a capture each hook
+    calls Django's own method and records nothing."""
     from django.core.signals import request_started
 
-    from ddt_perfpanels.recording import context
+    from ddt_perfpanels.recording import hooks, orm
 
-    # The check runs when a request starts. (Sending request_started itself would
-    # also close the test's database connection: call the receiver.)
-    assert any(entry[1]() is context.remove_idle_hooks for entry in request_started.receivers)
-    settings.DDT_PERFPANELS = {"HOOKS_LINGER_SECONDS": 60}
+    assert hooks.installed()
     fetch_all = QuerySet.__dict__["_fetch_all"]
-    with capture():
-        pass
-    # A request right after: the hooks stay, passing through.
-    context.remove_idle_hooks()
-    assert QuerySet.__dict__["_fetch_all"] is not fetch_all
-    assert len(list(Book.objects.all())) == 4
-    # Past the linger time, the next request puts Django's methods back.
-    context._idle_since -= 61
-    context.remove_idle_hooks()
+    descriptor_get = ForwardManyToOneDescriptor.__dict__["__get__"]
+    assert fetch_all is not orm._originals[QuerySet, "_fetch_all"]  # ours
+    with capture() as report:
+        with capture():
+            pass
+        titles = [f"{b.title} by {b.author.name}" for b in Book.objects.order_by("pk")]
+    # The same hooks during and after the captures: nothing swapped per capture.
     assert QuerySet.__dict__["_fetch_all"] is fetch_all
+    assert ForwardManyToOneDescriptor.__dict__["__get__"] is descriptor_get
+    assert [f.lookup for f in report.nplusone] == ["author"]
+    # Outside: the same rows, nothing recorded anywhere.
+    assert [f"{b.title} by {b.author.name}" for b in Book.objects.order_by("pk")] == titles
+    assert report.query_count == 5  # the books, then each one's author
+    # No receiver checks the hooks at every request any more.
+    assert not any(
+        "ddt_perfpanels" in getattr(entry[1](), "__module__", "")
+        for entry in request_started.receivers
+    )
 
 
 def test_queries_outside_a_capture_are_not_recorded(library):
@@ -258,11 +252,12 @@ def test_bad_hooks_linger_setting_is_a_startup_error(settings, value):
     assert "HOOKS_LINGER_SECONDS" in error.msg
 
 
-def test_light_capture_counts_queries_without_provenance(library, hooks_removed_at_once):
-    fetch_all = QuerySet.__dict__["_fetch_all"]
+def test_light_capture_counts_queries_without_provenance(library):
+    from ddt_perfpanels.recording import context
+
     with capture(light=True) as report:
-        # The ORM hooks are not even installed for a light capture.
-        assert QuerySet.__dict__["_fetch_all"] is fetch_all
+        # The ORM hooks pass straight through for a light capture.
+        assert context._orm_active.get() is None
         titles = [f"{b.title} by {b.author.name}" for b in Book.objects.order_by("pk")]
         Book.objects.filter(pk=1).count()
     assert len(titles) == 4

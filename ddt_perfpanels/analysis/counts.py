@@ -962,7 +962,7 @@ def _per_row_fix(group: _RowGroup) -> tuple[str, str, str, str]:
         attributes.append(attribute)
     attribute = attributes[0]
     annotate = ".annotate(" + ", ".join(
-        f"{name}={expr}" for name, (_n, expr) in zip(attributes, pairs)
+        f"{name}={expr}" for name, (_n, expr) in zip(attributes, pairs, strict=False)
     ) + ")"
     if anchor.prefetch:
         root = anchor.load
@@ -996,7 +996,7 @@ def _root_with(root: Load, added: str) -> str:
     if not (complete and eager_complete):
         return ""
     through = added.split('"')[1]
-    kept = [text for text, (t, _a) in zip(prefetch, root.prefetch) if t != through]
+    kept = [text for text, (t, _a) in zip(prefetch, root.prefetch, strict=False) if t != through]
     return nplusone._render_eager(base, select, [*kept, added], root.select_related is True)
 
 

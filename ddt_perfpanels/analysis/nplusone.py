@@ -841,7 +841,7 @@ def find_duplicate_loads(
     """Rows loaded again by get()/first()/last() with the same statement and
     parameters (outside the loops an in_bulk() finding already covers)."""
     covered: set[int] = set()
-    for (model, _fp, _site), group in _single_object_groups(recorder.loads).items():
+    for (_model, _fp, _site), group in _single_object_groups(recorder.loads).items():
         if len(group) >= min_queries and len(_rows_of(group)) >= 2 and _in_bulk(group):
             covered.update(load.id for load in group)
     same: dict[tuple, list[Load]] = {}

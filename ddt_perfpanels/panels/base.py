@@ -60,13 +60,21 @@ def toolbar_report(toolbar):
 HIDDEN_MODULE = "ddt_perfpanels"
 
 
-def hide_hooks_in_toolbar_stacks() -> None:
-    from debug_toolbar import settings as dt_settings
+def hide_hooks_in_toolbar_stacks(**kwargs: Any) -> None:
+    """Once at ready(), and again when DEBUG_TOOLBAR_CONFIG changes (the toolbar
+    then reads its configuration anew; connected after the toolbar's own
+    receiver, so this runs after it)."""
+    if kwargs.get("setting") not in (None, "DEBUG_TOOLBAR_CONFIG"):
+        return
+    try:
+        from debug_toolbar import settings as dt_settings
 
-    config = dt_settings.get_config()
-    hidden = tuple(config.get("HIDE_IN_STACKTRACES") or ())
-    if HIDDEN_MODULE not in hidden:
-        config["HIDE_IN_STACKTRACES"] = (*hidden, HIDDEN_MODULE)
+        config = dt_settings.get_config()
+        hidden = tuple(config.get("HIDE_IN_STACKTRACES") or ())
+        if HIDDEN_MODULE not in hidden:
+            config["HIDE_IN_STACKTRACES"] = (*hidden, HIDDEN_MODULE)
+    except Exception:  # pragma: no cover - defensive: stacks only look busier
+        logger.exception("ddt_perfpanels could not hide its frames from the toolbar")
 
 
 class PerfPanel(Panel):
@@ -76,6 +84,13 @@ class PerfPanel(Panel):
     template = ""
     # The report.ignored sources this panel lists, greyed, apart from its findings.
     ignored_sources: tuple[str, ...] = ()
+
+    @property
+    def scripts(self) -> list[str]:
+        """The Copy buttons and the folding, in each of our panels."""
+        from django.templatetags.static import static
+
+        return [static("ddt_perfpanels/js/panels.js")]
 
     @classmethod
     def run_checks(cls):
@@ -88,10 +103,6 @@ class PerfPanel(Panel):
         toolbar = self.toolbar
         if getattr(toolbar, _REPORT_ATTR, None) is not None:
             return self.get_response(request)
-        try:
-            hide_hooks_in_toolbar_stacks()
-        except Exception:  # pragma: no cover - defensive: stacks only look busier
-            logger.exception("ddt_perfpanels could not hide its frames from the toolbar")
         cap = capture()
         try:
             report = cap.start()

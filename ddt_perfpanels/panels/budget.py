@@ -40,12 +40,6 @@ class BudgetPanel(PerfPanel):
             "n": limited
         }
 
-    @property
-    def scripts(self) -> list[str]:
-        from django.templatetags.static import static
-
-        return [static("ddt_perfpanels/js/panels.js")]
-
     def generate_stats(self, request, response) -> None:
         self._request = request
         try:

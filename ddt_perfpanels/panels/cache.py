@@ -57,12 +57,6 @@ class CacheBreakdownPanel(PerfPanel):
             text += ", " + ngettext("%(n)d finding", "%(n)d findings", findings) % {"n": findings}
         return text
 
-    @property
-    def scripts(self) -> list[str]:
-        from django.templatetags.static import static
-
-        return [static("ddt_perfpanels/js/panels.js")]
-
     def build_stats(self, report) -> dict[str, Any]:
         cache = report.cache
         if cache is None:

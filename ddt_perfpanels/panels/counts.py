@@ -265,12 +265,6 @@ class CountsPanel(PerfPanel):
         found = ngettext("%(n)d finding", "%(n)d findings", len(findings)) % {"n": len(findings)}
         return found + ignored_suffix(stats)
 
-    @property
-    def scripts(self) -> list[str]:
-        from django.templatetags.static import static
-
-        return [static("ddt_perfpanels/js/panels.js")]
-
     def build_stats(self, report) -> dict[str, Any]:
         from ddt_perfpanels.analysis.counts import count_table
 

@@ -30,12 +30,6 @@ class NPlusOnePanel(PerfPanel):
         lost = ngettext("%(w)d wasted query", "%(w)d wasted queries", wasted) % {"w": wasted}
         return f"{found}, {lost}" + ignored_suffix(stats)
 
-    @property
-    def scripts(self) -> list[str]:
-        from django.templatetags.static import static
-
-        return [static("ddt_perfpanels/js/panels.js")]
-
     def build_stats(self, report) -> dict[str, Any]:
         return {
             "query_count": report.query_count,

@@ -25,7 +25,6 @@ from __future__ import annotations
 import logging
 import threading
 import types
-import weakref
 from collections.abc import Collection, Mapping
 from contextvars import ContextVar
 from time import perf_counter
@@ -730,11 +729,8 @@ def _async_wrapper(name: str, alias: str, spec: _Spec, inner, sentinel_ok: bool)
     return wrapper
 
 
-# Patched cache instances: id -> (weak reference, {name: (our method, previous)}).
-# ``previous`` is what the instance's __dict__ held (another tool's patch) or
-# _ABSENT when the class method showed through.
-_ABSENT = object()
-_patched: dict[int, tuple[Any, dict[str, tuple[Any, Any]]]] = {}
+# Instances are patched once, marked with _MARK; the wrappers pass calls straight
+# through outside a capture.
 _patch_lock = threading.Lock()
 
 
@@ -763,44 +759,29 @@ def patch_cache(cache: Any, alias: str) -> None:
         # tool's get() wrapper, which would show it among the call's arguments.
         sentinel_sync = "get" not in instance_dict
         sentinel_async = sentinel_sync and "aget" not in instance_dict
-        saved: dict[str, tuple[Any, Any]] = {}
         for name, spec in _methods_of(cache).items():
             inner = getattr(cache, name)
-            previous = instance_dict.get(name, _ABSENT)
             if name in _ASYNC_NAMES:
                 function = _async_wrapper(name, alias, spec, inner, sentinel_async)
             else:
                 function = _sync_wrapper(name, alias, spec, inner, sentinel_sync)
             method = types.MethodType(function, cache)
             instance_dict[name] = method
-            saved[name] = (method, previous)
         instance_dict[_MARK] = True
-        try:
-            ref = weakref.ref(cache)
-        except TypeError:  # pragma: no cover - BaseCache subclasses take weakrefs
-            ref = lambda cache=cache: cache  # noqa: E731
-        _patched[id(cache)] = (ref, saved)
 
 
-def _unpatch_all() -> None:
-    with _patch_lock:
-        entries = list(_patched.values())
-        _patched.clear()
-        for ref, saved in entries:
-            cache = ref()
-            if cache is None:
-                continue
-            instance_dict = cache.__dict__
-            for name, (method, previous) in saved.items():
-                if instance_dict.get(name) is not method:
-                    # Another tool wrapped ours since: leave the chain alone; our
-                    # wrapper passes calls straight through outside a capture.
-                    continue
-                if previous is _ABSENT:
-                    del instance_dict[name]
-                else:
-                    instance_dict[name] = previous
-            instance_dict.pop(_MARK, None)
+def patch_open_caches() -> None:
+    """The cache instances this thread or task opened before the capture (the
+    cache handler's hook patches the ones it opens during one)."""
+    try:
+        from django.core.cache import caches
+
+        for alias in caches:
+            cache = getattr(caches._connections, alias, None)
+            if cache is not None:
+                patch_cache(cache, alias)
+    except Exception:  # pragma: no cover - defensive
+        logger.exception("ddt_perfpanels could not hook the open caches")
 
 
 # -- redis-py hooks -------------------------------------------------------------------
@@ -1069,14 +1050,8 @@ def _kind_of_command(name: str) -> str:
     return "other"
 
 
-# (owner, name) -> what was there before us; our replacement; whether the
-# attribute was the owner's own (else it was inherited and is deleted again).
+# (owner, name) -> what was there before us, which our hook calls.
 _originals: dict[tuple[Any, str], Any] = {}
-_replacements: dict[tuple[Any, str], Any] = {}
-_owned: dict[tuple[Any, str], bool] = {}
-# Hooks another tool wrapped after us: they stay in its chain (passing calls
-# through outside a capture) and are not installed a second time.
-_buried: set[tuple[Any, str]] = set()
 
 
 def _execute_command(self, *args, **options):
@@ -1233,48 +1208,14 @@ def _targets() -> list[tuple[Any, str, Any]]:
 
 
 def install() -> None:
-    """Hook the cache handler and redis-py, and the caches already open in this
-    thread or task. Called when the first capture starts; never raises."""
+    """Hook the cache handler and redis-py, once (recording.hooks); never raises."""
     try:
         targets = _targets()
     except Exception:  # pragma: no cover - defensive
         logger.exception("ddt_perfpanels could not hook the caches")
         return
     for owner, name, replacement in targets:
-        if (owner, name) in _buried or owner.__dict__.get(name) is replacement:
+        if owner.__dict__.get(name) is replacement:
             continue
-        _owned[owner, name] = name in owner.__dict__
         _originals[owner, name] = getattr(owner, name)
         setattr(owner, name, replacement)
-        _replacements[owner, name] = replacement
-    try:
-        from django.core.cache import caches
-
-        for alias in caches:
-            cache = getattr(caches._connections, alias, None)
-            if cache is not None:
-                patch_cache(cache, alias)
-    except Exception:  # pragma: no cover - defensive
-        logger.exception("ddt_perfpanels could not hook the open caches")
-
-
-def uninstall() -> None:
-    """Remove every hook this module installed. Called when the last capture
-    ends; never raises."""
-    for (owner, name), replacement in list(_replacements.items()):
-        del _replacements[owner, name]
-        if owner.__dict__.get(name) is not replacement:
-            _buried.add((owner, name))
-            continue
-        if _owned[owner, name]:
-            setattr(owner, name, _originals[owner, name])
-        else:
-            delattr(owner, name)
-    try:
-        _unpatch_all()
-    except Exception:  # pragma: no cover - defensive
-        logger.exception("ddt_perfpanels could not unhook the caches")
-
-
-def is_installed() -> bool:
-    return bool(_replacements) or bool(_patched)

@@ -8,11 +8,10 @@ share a recorder, and code outside a capture pays one ``ContextVar.get()``.
 from __future__ import annotations
 
 import logging
-import threading
 import traceback
 from contextvars import ContextVar
 from itertools import count
-from time import monotonic, perf_counter
+from time import perf_counter
 from typing import Any
 
 from ddt_perfpanels.conf import get_config
@@ -459,83 +458,16 @@ class paused:
         _active.reset(self._token)
 
 
-_install_lock = threading.Lock()
-_install_count = 0
-_installed = False  # the cache hooks (and the ORM hooks when _orm_installed)
-_orm_installed = False
-_idle_since = 0.0
-
-
-def _linger() -> float:
-    return get_config()["HOOKS_LINGER_SECONDS"]
-
-
-def _acquire_hooks(orm_hooks: bool = True) -> None:
-    global _install_count, _installed, _orm_installed
-    from ddt_perfpanels.recording import cache, db, orm
-
-    db.install()
-    with _install_lock:
-        if not _installed:
-            cache.install()
-            _installed = True
-        if orm_hooks and not _orm_installed:
-            orm.install()
-            _orm_installed = True
-        _install_count += 1
-
-
-def _release_hooks() -> None:
-    global _install_count, _idle_since
-    with _install_lock:
-        _install_count -= 1
-        if _install_count == 0:
-            _idle_since = monotonic()
-            if _linger() <= 0:
-                _remove_hooks()
-
-
-def _remove_hooks() -> None:
-    """Put Django's own methods back. Called with the lock held."""
-    global _installed, _orm_installed
-    from ddt_perfpanels.recording import cache, orm
-
-    if _orm_installed:
-        orm.uninstall()
-    cache.uninstall()
-    _installed = _orm_installed = False
-
-
-def remove_idle_hooks(**kwargs: Any) -> None:
-    """Remove the hooks once no capture has run for HOOKS_LINGER_SECONDS.
-
-    Installing and removing class attributes at every request would cost more
-    than it saves (each change invalidates CPython's attribute caches for
-    QuerySet and friends), so while captures keep coming (the toolbar, the
-    budget middleware) the hooks stay; they pass straight through for code
-    outside a capture.  Connected to ``request_started``.
-    """
-    if not _installed or _install_count:
-        return
-    with _install_lock:
-        if _installed and _install_count == 0 and monotonic() - _idle_since >= _linger():
-            _remove_hooks()
-
-
-def hooks_installed() -> bool:
-    return _installed or _orm_installed
-
-
 class Recording:
-    """The capture state of one ``capture()``: its recorder, the hooks it holds and
-    the context variables it set. ``ddt_perfpanels.api.capture`` builds the Report
-    on it; this layer knows nothing of reports."""
+    """The capture state of one ``capture()``: its recorder and the context
+    variables it set, which turn the hooks (``recording.hooks``, installed once)
+    on in this context. ``ddt_perfpanels.api.capture`` builds the Report on it;
+    this layer knows nothing of reports."""
 
     def __init__(self, light: bool = False) -> None:
         self.absorbed = False
         self.recorder: Recorder | None = None
         self._light = light
-        self._hooked = False
 
     def new_recorder(self) -> Recorder:
         """The recorder that ``start()`` makes active (made first, for the report)."""
@@ -547,13 +479,6 @@ class Recording:
         recorder = self.recorder
         assert recorder is not None
         light = recorder.light
-        try:
-            _acquire_hooks(orm_hooks=not light)
-        except Exception as exc:  # pragma: no cover - defensive
-            recorder.internal_error("installing hooks", exc)
-            self._hooked = False
-        else:
-            self._hooked = True
         self._cause_token = _cause.set(None)
         self._token = _active.set(recorder)
         self._orm_token = _orm_active.set(None if light else recorder)
@@ -572,11 +497,6 @@ class Recording:
             _orm_active.set(None)
             _active.set(None)
             _cause.set(None)
-        if self._hooked:
-            try:
-                _release_hooks()
-            except Exception as exc:  # pragma: no cover - defensive
-                recorder.internal_error("removing hooks", exc)
         outer = _active.get()
         # Absorbed records are shared with the outer capture: never released here.
         self.absorbed = outer is not None

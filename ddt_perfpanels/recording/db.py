@@ -17,7 +17,6 @@ from ddt_perfpanels.recording import context, where
 from ddt_perfpanels.recording.context import Load, QueryRecord
 from ddt_perfpanels.recording.stack import capture_stack
 
-_installed = False
 # The table of django-debug-toolbar's DatabaseStore (its HistoryEntry model).
 _TOOLBAR_TABLE = "debug_toolbar_historyentry"
 
@@ -110,12 +109,13 @@ def _on_connection_created(sender, connection, **kwargs) -> None:
 
 
 def install() -> None:
-    """Hook every connection of every thread; idempotent."""
-    global _installed
-    if not _installed:
-        connection_created.connect(_on_connection_created, dispatch_uid="ddt_perfpanels_db")
-        _installed = True
-    # Connections of this thread that exist already (connected or not): the
-    # signal only fires on connect, and a connection may already be open.
+    """Hook every connection of every thread from now on; idempotent."""
+    connection_created.connect(_on_connection_created, dispatch_uid="ddt_perfpanels_db")
+    hook_open_connections()
+
+
+def hook_open_connections() -> None:
+    """Connections of this thread that exist already (connected or not): the
+    signal only fires on connect, and a connection may be open already."""
     for connection in connections.all(initialized_only=True):
         _add_wrapper(connection)

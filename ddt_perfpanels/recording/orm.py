@@ -795,14 +795,10 @@ def _targets() -> list[tuple[Any, str, Any]]:
 
 
 def install() -> None:
+    """Once (recording.hooks): each hook passes through outside a full capture."""
     for owner, name, replacement in _targets():
         if (owner, name) not in _originals:
             source = owner.__dict__ if isinstance(owner, type) else vars(owner)
             _originals[owner, name] = source[name]
         setattr(owner, name, replacement)
-
-
-def uninstall() -> None:
-    for (owner, name), original in _originals.items():
-        setattr(owner, name, original)
 

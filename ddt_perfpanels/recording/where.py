@@ -214,13 +214,13 @@ def _matches(owner: Owner | None, model: str) -> bool:
     return owner is not None and (not owner.model or not model or owner.model == model)
 
 
-def _find_owner(frame: FrameType | None, model: str) -> Owner | None:
+def _find_owner(start: FrameType | None, model: str) -> Owner | None:
     """The innermost framework object that owns a ``model`` queryset, unless an
     application frame that is not one of them evaluated it first (the
     application's own code is then where the fix goes)."""
     base_context = _class("django.template.context", "BaseContext")
     template_context = None
-    for frame in _frames(frame):
+    for frame in _frames(start):
         # The changelist (``cl``) or inline a ModelAdmin's view works on comes
         # before the ModelAdmin itself (``self``).
         local = frame.f_locals
@@ -247,7 +247,7 @@ def _find_owner(frame: FrameType | None, model: str) -> Owner | None:
 # -- the lazy-load site -----------------------------------------------------------------
 
 
-def _find_access(frame: FrameType | None) -> Access | None:
+def _find_access(start: FrameType | None) -> Access | None:
     from django.db.models import Model
 
     field_cls = _class("rest_framework.fields", "Field")
@@ -257,7 +257,7 @@ def _find_access(frame: FrameType | None) -> Access | None:
         lookup_code = utils.lookup_field.__code__
     access = Access()
     found = False
-    for frame in _frames(frame):
+    for frame in _frames(start):
         code = frame.f_code
         if code is lookup_code:
             local = frame.f_locals
