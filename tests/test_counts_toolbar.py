@@ -196,8 +196,9 @@ async def test_async_view_under_asgi(close_thread_connections):  # noqa: F811
     kinds = sorted(f["kind"] for f in stats["counts"])
     assert kinds == ["count_in_loop", "distinct_join_count"]
     fanout = next(f for f in stats["counts"] if f["kind"] == "distinct_join_count")["fanout"]
-    # No database access from the event loop: measured when the panel is opened.
-    assert fanout["joined_rows"] is None and fanout["pending"]
+    # No database access from the event loop: measured at the end of the request,
+    # in a thread, before the toolbar built the stats; opening the panel only renders.
+    assert fanout["joined_rows"] >= 1 and "pending" not in fanout
     content = await apanel_content(client, response, "CountsPanel")
     assert "join fan-out not measured" not in content
     assert "joined rows" in content

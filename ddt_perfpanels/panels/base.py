@@ -124,9 +124,23 @@ class PerfPanel(Panel):
 
     async def _finish_async(self, awaitable, cap):
         try:
-            return await awaitable
-        finally:
+            response = await awaitable
+        except BaseException:
             self._stop(cap)
+            raise
+        self._stop(cap)
+        # The toolbar builds the stats in the event loop, where the database may
+        # not be used: what our panels measure in it is measured now, in a thread.
+        from asgiref.sync import sync_to_async
+
+        report = toolbar_report(self.toolbar)
+        for panel in self.toolbar.enabled_panels:
+            if isinstance(panel, PerfPanel) and report is not None:
+                try:
+                    await sync_to_async(panel.measure)(report)
+                except Exception:  # pragma: no cover - defensive: the stats say less
+                    logger.exception("ddt_perfpanels could not measure for %s", panel.panel_id)
+        return response
 
     def _stop(self, cap) -> None:
         try:
@@ -139,6 +153,12 @@ class PerfPanel(Panel):
 
     def build_stats(self, report) -> dict[str, Any]:
         raise NotImplementedError
+
+    def measure(self, report) -> None:
+        """Database work the stats need, for an async request: called in a thread
+        that may use the database, before ``generate_stats`` (which the toolbar
+        then calls in the event loop). A sync request's ``build_stats`` does it
+        itself."""
 
     def generate_stats(self, request, response) -> None:
         report = toolbar_report(self.toolbar)

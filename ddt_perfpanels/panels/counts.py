@@ -3,8 +3,9 @@ findings with their fix.
 
 The only database access here is measuring the join fan-out of a
 ``distinct_join_count`` (an EXPLAIN row estimate on PostgreSQL, a bounded
-``COUNT(*)`` on SQLite): when the stats are built after the response, or when
-the panel is opened, never while the request runs; never recorded, never raised.
+``COUNT(*)`` on SQLite): when the stats are built after the response (for an
+async request, in a thread before that: ``measure()``), never while the request
+runs, never when the panel is opened; never recorded, never raised.
 """
 
 from __future__ import annotations
@@ -218,14 +219,6 @@ def _in_event_loop() -> bool:
     return True
 
 
-def _json_safe(params: Any) -> bool:
-    if params is None:
-        return True
-    if not isinstance(params, (list, tuple)):
-        return False
-    return all(p is None or isinstance(p, (bool, int, float, str)) for p in params)
-
-
 def fill_fanout(fanout: dict[str, Any], target: tuple | None, errors: list[str]) -> None:
     """Measure now, into ``fanout``; a failure is noted, never raised."""
     if target is None:
@@ -265,23 +258,35 @@ class CountsPanel(PerfPanel):
         found = ngettext("%(n)d finding", "%(n)d findings", len(findings)) % {"n": len(findings)}
         return found + ignored_suffix(stats)
 
+    _measured: dict[int, dict[str, Any]] | None = None
+    _measure_errors: list[str] = []
+
+    def measure(self, report) -> None:
+        """An async request's join fan-outs, measured in a thread (see base)."""
+        if not get_config()["COUNTS_MEASURE_FANOUT"]:
+            return
+        measured: dict[int, dict[str, Any]] = {}
+        errors: list[str] = []
+        for finding in report.counts:
+            if finding.fanout is not None and finding.measure is not None:
+                fill_fanout(measured.setdefault(id(finding), {}), finding.measure, errors)
+        self._measured, self._measure_errors = measured, errors
+
     def build_stats(self, report) -> dict[str, Any]:
         from ddt_perfpanels.analysis.counts import count_table
 
         measure = get_config()["COUNTS_MEASURE_FANOUT"]
+        # In the event loop (an async request) no database: measure() did it.
         now = measure and not _in_event_loop()
         findings = []
-        errors: list[str] = []
+        errors: list[str] = [] if now else list(self._measure_errors)
         for finding in report.counts:
             data = finding.to_dict()
             if finding.fanout is not None and finding.measure is not None and measure:
                 if now:
                     fill_fanout(data["fanout"], finding.measure, errors)
-                elif _json_safe(finding.measure[3]):
-                    # An async request: no database access from the event loop.
-                    # Measure when the panel is opened (a sync view).
-                    alias, vendor, sql, params = finding.measure
-                    data["fanout"]["pending"] = [alias, vendor, sql, list(params or ())]
+                elif self._measured is not None:
+                    data["fanout"].update(self._measured.get(id(finding), {}))
             findings.append(data)
         try:
             table = count_table(report.recorder)
@@ -302,9 +307,6 @@ class CountsPanel(PerfPanel):
             finding = dict(finding)
             if finding.get("fanout"):
                 fanout = finding["fanout"] = dict(finding["fanout"])
-                pending = fanout.pop("pending", None)
-                if pending and not _in_event_loop():
-                    fill_fanout(fanout, tuple(pending), errors)
                 if fanout.get("joined_rows") is not None and fanout.get("rows"):
                     fanout["factor"] = round(fanout["joined_rows"] / fanout["rows"], 1)
             name_the_variable(finding)

@@ -31,6 +31,7 @@ from time import perf_counter
 from typing import Any, NamedTuple
 
 from ddt_perfpanels.conf import get_config
+from ddt_perfpanels.recording import redis_commands
 from ddt_perfpanels.recording.context import _active, format_exception
 from ddt_perfpanels.recording.stack import capture_stack
 
@@ -786,49 +787,6 @@ def patch_open_caches() -> None:
 
 # -- redis-py hooks -------------------------------------------------------------------
 
-_NO_KEY = frozenset(
-    "PING INFO FLUSHDB FLUSHALL SCRIPT CLIENT SELECT AUTH HELLO DBSIZE MULTI EXEC DISCARD "
-    "UNWATCH CONFIG TIME ECHO RANDOMKEY COMMAND SLOWLOG LASTSAVE SAVE BGSAVE BGREWRITEAOF "
-    "PUBLISH SUBSCRIBE UNSUBSCRIBE PSUBSCRIBE PUNSUBSCRIBE READONLY READWRITE QUIT RESET "
-    "WAIT LATENCY ACL MODULE FUNCTION SWAPDB MONITOR CLUSTER DEBUG MEMORY OBJECT KEYS SCAN "
-    "SHUTDOWN ROLE REPLICAOF SLAVEOF PUBSUB".split()
-)
-_ALL_KEYS = frozenset({"MGET", "DEL", "UNLINK", "EXISTS", "TOUCH", "WATCH"})
-_PAIRS = frozenset({"MSET", "MSETNX"})
-_EVAL = frozenset({"EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL_RO"})
-_SINGLE_READS = frozenset({"GET", "GETEX", "GETDEL", "GETSET", "HGET", "LPOP", "RPOP"})
-# command -> index of the value among the arguments after the key
-_VALUE_AT = {"SET": 0, "SETNX": 0, "GETSET": 0, "APPEND": 0, "SETEX": 1, "PSETEX": 1}
-READ_COMMANDS = frozenset({"GET", "GETEX", "GETDEL", "MGET", "EXISTS", "HGET", "HMGET"})
-WRITE_COMMANDS = frozenset(
-    {
-        "SET",
-        "SETNX",
-        "SETEX",
-        "PSETEX",
-        "GETSET",
-        "MSET",
-        "MSETNX",
-        "APPEND",
-        "INCR",
-        "INCRBY",
-        "DECR",
-        "DECRBY",
-        "INCRBYFLOAT",
-        "HSET",
-        "HMSET",
-        "HSETNX",
-        "SADD",
-        "ZADD",
-        "LPUSH",
-        "RPUSH",
-    }
-)
-DELETE_COMMANDS = frozenset({"DEL", "UNLINK", "GETDEL"})
-TOUCH_COMMANDS = frozenset({"EXPIRE", "PEXPIRE", "EXPIREAT", "PEXPIREAT", "PERSIST", "TOUCH"})
-SCAN_COMMANDS = frozenset({"KEYS", "SCAN"})
-
-
 def command_name(args: tuple) -> str:
     if not args:
         return ""
@@ -839,21 +797,21 @@ def command_name(args: tuple) -> str:
 
 
 def _command_keys(name: str, args: tuple) -> tuple[list[Any], str | None]:
-    first = name.split(" ", 1)[0]
-    if first in _NO_KEY:
+    where = redis_commands.command(name).keys
+    if where == "none":
         pattern = None
-        if first == "KEYS" and len(args) > 1:
+        if name == "KEYS" and len(args) > 1:
             pattern = key_text(args[1])
-        elif first == "SCAN":
+        elif name == "SCAN":
             for i, arg in enumerate(args[:-1]):
                 if isinstance(arg, (str, bytes)) and key_text(arg).upper() == "MATCH":
                     pattern = key_text(args[i + 1])
         return [], pattern
-    if name in _ALL_KEYS:
+    if where == "all":
         return list(args[1 : 1 + _MAX_KEYS]), None
-    if name in _PAIRS:
+    if where == "pairs":
         return list(args[1 : 1 + 2 * _MAX_KEYS : 2]), None
-    if name in _EVAL:
+    if where == "eval":
         try:
             count = int(args[2])
         except (IndexError, TypeError, ValueError):
@@ -867,35 +825,35 @@ def _new_command(args: tuple, server: str) -> tuple[RedisCommand, list[Any]]:
     keys, pattern = _command_keys(name, args)
     command = RedisCommand(name, [key_text(k) for k in keys], pattern, server)
     # Bytes written: the values this command sends.
-    if name in _VALUE_AT and len(args) > 2 + _VALUE_AT[name]:
-        command.written_sizes = [value_size(args[2 + _VALUE_AT[name]])]
-    elif name in _PAIRS:
+    written = redis_commands.command(name).written
+    if isinstance(written, int):
+        if len(args) > 2 + written:
+            command.written_sizes = [value_size(args[2 + written])]
+    elif written == "pairs":
         command.written_sizes = [value_size(v) for v in args[2 : 2 + 2 * _MAX_KEYS : 2]]
-    elif name in ("HSET", "HMSET", "HSETNX") and len(args) > 3:
+    elif written == "hash" and len(args) > 3:
         command.written_sizes = [sum(value_size(v) or 0 for v in args[3::2])]
-    elif name in ("SADD", "LPUSH", "RPUSH") and len(args) > 2:
+    elif written == "rest" and len(args) > 2:
         command.written_sizes = [sum(value_size(v) or 0 for v in args[2:])]
     return command, keys
 
 
 def _observe_reply(command: RedisCommand, reply: Any) -> None:
-    name = command.name
-    if name in _SINGLE_READS:
-        if name == "GET" or name == "GETEX" or name == "GETDEL":
+    tells = redis_commands.command(command.name).reply
+    if tells == "hit" or tells == "value":
+        if tells == "hit":
             command.hits = [reply is not None]
         command.read_sizes = [value_size(reply) if reply is not None else None]
-    elif name == "MGET" and isinstance(reply, list):
+    elif tells == "mget" and isinstance(reply, list):
         command.hits = [value is not None for value in reply[: len(command.keys)]]
         command.read_sizes = [
             value_size(value) if value is not None else None for value in reply[: len(command.keys)]
         ]
-    elif name == "HMGET" and isinstance(reply, list):
+    elif tells == "values" and isinstance(reply, list):
         command.read_sizes = [sum(value_size(v) or 0 for v in reply if v is not None)]
-    elif name == "EXISTS" and len(command.keys) == 1 and isinstance(reply, int):
+    elif tells == "exists" and len(command.keys) == 1 and isinstance(reply, int):
         command.hits = [reply > 0]
-    elif name in ("SMEMBERS", "HGETALL", "HVALS", "LRANGE", "ZRANGE") and isinstance(
-        reply, (list, set, dict)
-    ):
+    elif tells == "collection" and isinstance(reply, (list, set, dict)):
         values = reply.values() if isinstance(reply, dict) else reply
         command.read_sizes = [sum(value_size(v) or 0 for v in values)]
 
@@ -1003,17 +961,7 @@ def _raw_events(record: CacheRecord, call: CacheCall) -> None:
     if facts and facts.get("default_key_func"):
         prefix = f"{facts.get('key_prefix', '')}:"
     for command in call.commands:
-        name = command.name
-        if name in READ_COMMANDS:
-            op = "read"
-        elif name in DELETE_COMMANDS:
-            op = "delete"
-        elif name in WRITE_COMMANDS:
-            op = "write"
-        elif name in TOUCH_COMMANDS:
-            op = "touch"
-        else:
-            op = "other"
+        op = redis_commands.key_event_kind(command.name)
         for i, stored in enumerate(command.keys):
             written = stored
             if prefix is not None and stored.startswith(prefix):
@@ -1037,17 +985,7 @@ def _raw_events(record: CacheRecord, call: CacheCall) -> None:
 
 
 def _kind_of_command(name: str) -> str:
-    if name in READ_COMMANDS:
-        return "read"
-    if name in DELETE_COMMANDS:
-        return "delete"
-    if name in WRITE_COMMANDS:
-        return "write"
-    if name in SCAN_COMMANDS:
-        return "scan"
-    if name in TOUCH_COMMANDS:
-        return "touch"
-    return "other"
+    return redis_commands.command(name).kind
 
 
 # (owner, name) -> what was there before us, which our hook calls.
