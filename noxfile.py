@@ -10,7 +10,7 @@
 - ``quick`` (not in the default run): the first environment on SQLite, the
   library's tests alone (what ``tests-3.11(db='sqlite')`` runs).
 - ``lint``: import-linter checks the layers and that no modules import each
-  other in a cycle (the contracts are in pyproject.toml).
+  other in a cycle (the contracts are in pyproject.toml); ruff checks the code.
 
 Environments are created by uv and reused; nothing is downloaded but packages.
 """
@@ -75,8 +75,10 @@ def e2e(session: nox.Session) -> None:
 
 @nox.session(python=ENVIRONMENTS[0][0])
 def lint(session: nox.Session) -> None:
-    session.install("-e", ".", "import-linter>=2.17")  # tested with 2.17 (acyclic_siblings)
+    # import-linter: tested with 2.17 (acyclic_siblings); ruff: the rules in pyproject.toml.
+    session.install("-e", ".", "import-linter>=2.17", "ruff>=0.8")
     session.run("lint-imports", "--no-cache")
+    session.run("ruff", "check", "--no-cache", ".")
 
 
 @nox.session(python=ENVIRONMENTS[0][0], default=False)

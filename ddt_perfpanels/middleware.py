@@ -202,7 +202,7 @@ _MAX_WATCHED = 1000
 
 def _light_enough(budget: Any) -> bool:
     """Whether a light capture measures everything this budget limits."""
-    from ddt_perfpanels.report import LIGHT_UNMEASURED
+    from ddt_perfpanels.metrics import LIGHT_UNMEASURED
 
     config = get_config()
     if config["BUDGET_CAPTURE"] == "full":

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ddt_perfpanels.conf import get_config
+from ddt_perfpanels.metrics import CACHE_METRICS
 
 if TYPE_CHECKING:
     from ddt_perfpanels.analysis.nplusone import (
@@ -22,7 +23,6 @@ _MAX_PARAMS = 50
 _SOURCES = ("nplusone", "unused_eager", "counts", "cache")
 # The metrics that need the ORM provenance hooks: a light capture
 # (``capture(light=True)``) has no value for them.
-LIGHT_UNMEASURED = ("nplusone", "count_findings")
 
 
 def jsonable_param(value: Any) -> Any:
@@ -225,8 +225,9 @@ class Report:
         return self._recorder.light
 
     def metrics(self) -> dict[str, float]:
-        """The numbers a budget can limit (a light report has no ``nplusone``
-        or ``count_findings``: they were not measured)."""
+        """The registry's numbers (``ddt_perfpanels.metrics``) this report
+        measures: a light report has none of the "orm" ones, and the response time
+        is measured by whoever runs the code."""
         duplicates, similar = self.duplicates
         values: dict[str, float] = {
             "queries": self.query_count,
@@ -234,13 +235,11 @@ class Report:
             "similar_queries": similar,
             "db_time_ms": round(self.db_time_ms, 3),
         }
-        if not self.light:  # LIGHT_UNMEASURED: these need the ORM provenance
+        if not self.light:  # metrics.LIGHT_UNMEASURED: these need the ORM provenance
             values["nplusone"] = len(budgeted(self.nplusone))
             values["count_findings"] = len(budgeted(self.counts))
         if self._recorder.extras.get("cache") is None:
             # No cache call at all: no report to build for it.
-            from ddt_perfpanels.analysis.cache import CACHE_METRICS
-
             values.update(dict.fromkeys(CACHE_METRICS, 0))
             return values
         cache = self.cache

@@ -565,7 +565,7 @@ class CacheReport:
     # -- output ------------------------------------------------------------------------
 
     def metrics(self) -> dict[str, float]:
-        """The numbers a budget can limit (the names are ``CACHE_METRICS``)."""
+        """The numbers a budget can limit (``ddt_perfpanels.metrics.CACHE_METRICS``)."""
         totals = self.totals
         return {
             "cache_calls": totals["calls"],
@@ -598,17 +598,6 @@ class CacheReport:
 
 
 # What CacheReport.metrics() returns, all 0 when nothing was cached.
-CACHE_METRICS = (
-    "cache_calls",
-    "cache_hits",
-    "cache_misses",
-    "cache_sets",
-    "cache_time_ms",
-    "cache_bytes_read",
-    "cache_bytes_written",
-    "cache_findings",
-    "redis_commands",
-)
 
 
 def build_cache_report(recorder) -> CacheReport:

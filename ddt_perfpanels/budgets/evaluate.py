@@ -9,7 +9,7 @@ from typing import Any
 from ddt_perfpanels.budgets.config import Budget, Overage
 from ddt_perfpanels.budgets.metrics import METRICS, format_value, ratio
 from ddt_perfpanels.findings import compact_finding
-from ddt_perfpanels.report import LIGHT_UNMEASURED
+from ddt_perfpanels.metrics import LIGHT_UNMEASURED
 
 
 def measure(report: Any, response_time_ms: float | None = None) -> dict[str, float]:

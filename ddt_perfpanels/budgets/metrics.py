@@ -1,4 +1,5 @@
-"""The metrics a budget can limit: their names, labels and units.
+"""What budgets do with the metrics (``ddt_perfpanels.metrics``): ratios to a
+limit and values as a person reads them.
 
 Every value comes from ``Report.metrics()`` except ``response_time_ms``, which
 whoever runs the code (the middleware, the panel, ``assert_budget``) measures.
@@ -6,43 +7,12 @@ whoever runs the code (the middleware, the panel, ``assert_budget``) measures.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from django.utils.translation import gettext_lazy as _
 
+# The registry lives below the report (ddt_perfpanels.metrics); budgets read it.
+from ddt_perfpanels.metrics import METRICS, Metric
 
-@dataclass(frozen=True)
-class Metric:
-    name: str
-    label: str
-    unit: str = ""  # "ms", "bytes" or "" for a count
-
-    @property
-    def is_count(self) -> bool:
-        return self.unit == ""
-
-
-# In the order the panel, the admin and failure messages show them.
-METRICS: dict[str, Metric] = {
-    m.name: m
-    for m in (
-        Metric("queries", _("Queries")),
-        Metric("duplicate_queries", _("Duplicate queries")),
-        Metric("similar_queries", _("Similar queries")),
-        Metric("db_time_ms", _("Database time"), "ms"),
-        Metric("nplusone", _("N+1 clusters")),
-        Metric("count_findings", _("Count findings")),
-        Metric("cache_calls", _("Cache calls")),
-        Metric("cache_misses", _("Cache misses")),
-        Metric("cache_sets", _("Cache sets")),
-        Metric("cache_time_ms", _("Cache time"), "ms"),
-        Metric("cache_bytes_read", _("Cache bytes read"), "bytes"),
-        Metric("cache_bytes_written", _("Cache bytes written"), "bytes"),
-        Metric("cache_findings", _("Cache findings")),
-        Metric("redis_commands", _("Redis commands")),
-        Metric("response_time_ms", _("Response time"), "ms"),
-    )
-}
+__all__ = ["METRICS", "Metric", "format_ratio", "format_value", "ratio"]
 
 
 MAX_RATIO = 1e12

@@ -228,7 +228,9 @@ def _manage(python: str, args, env: dict[str, str], timeout: float) -> str:
     return result.stdout
 
 
-def seed_database(path: str | os.PathLike, *, python: str | None = None, history: bool = True) -> str:
+def seed_database(
+    path: str | os.PathLike, *, python: str | None = None, history: bool = True
+) -> str:
     """Migrate and seed the demo's SQLite database at ``path``; returns what
     ``seed_demo`` printed. Seeded on the local-memory cache of its own process:
     the history replays the slow pages, which would leave a server's Redis warm."""
