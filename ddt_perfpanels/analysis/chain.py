@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ddt_perfpanels.analysis import counts
+from ddt_perfpanels.analysis import decompile
 from ddt_perfpanels.analysis.code import flatten_select_related, quoted
 
-Unreadable = counts._Unreadable
+Unreadable = decompile._Unreadable
 
 
 def _ordering(query) -> str:
@@ -35,10 +35,10 @@ def _ordering(query) -> str:
 def filter_calls(query, drop: set[str] | frozenset[str] = frozenset()) -> str:
     """``.filter(...).exclude(...)`` of the query's WHERE, without the lookups in
     ``drop`` (what a related manager adds by itself)."""
-    q = counts.where_to_q(query, query.where)
+    q = decompile.where_to_q(query, query.where)
     if drop:
-        q = counts._without_keys(q, set(drop))
-    return counts._filter_call(q)
+        q = decompile._without_keys(q, set(drop))
+    return decompile._filter_call(q)
 
 
 def query_calls(

@@ -15,12 +15,13 @@ from typing import Any
 import django
 
 from ddt_perfpanels.analysis import chain as chain_code
+from ddt_perfpanels.analysis import decompile
 from ddt_perfpanels.analysis.code import (
-    flatten_select_related,
     merge_lookups,
     quoted,
     render_call,
 )
+from ddt_perfpanels.analysis.models import _model
 from ddt_perfpanels.analysis.sql import FINGERPRINTS, params_key, preview
 from ddt_perfpanels.analysis.thirdparty import third_party_label
 from ddt_perfpanels.analysis.where import (
@@ -29,6 +30,15 @@ from ddt_perfpanels.analysis.where import (
     owner_fix,
     owner_fix_deferred,
     owner_removal,
+)
+from ddt_perfpanels.analysis.written import (
+    _base,
+    _core_keys,
+    _existing_eager,
+    _manager_expr,
+    _queryset_expr,
+    _render_eager,
+    written_queryset,
 )
 from ddt_perfpanels.recording.context import SINGLE_KINDS, Load, QueryRecord
 
@@ -144,21 +154,6 @@ def _is_filtered(load: Load, shape: str | None) -> bool:
     return relation is not None and bool(shape or relation.filters or relation.prefetched)
 
 
-def _core_keys(load: Load) -> set[str]:
-    """The lookups a related manager adds by itself (``author=<author>``)."""
-    from ddt_perfpanels.analysis.counts import _model_named, _relation_info
-
-    relation = load.relation
-    if relation is None:
-        return set()
-    if relation.owner is not None:
-        owner_cls = _model_class(relation.owner.model)
-    else:
-        owner_cls = _model_named(relation.owner_name, load.model)
-    info = _relation_info(owner_cls, relation.accessor)
-    return set(info.core) if info is not None else set()
-
-
 def _per_row_shape(load: Load) -> str | None:
     """What the code did on one row's related manager beyond ``.all()``."""
     if load.via != "lazy" or load.kind in SINGLE_KINDS or load.kind == "gfk":
@@ -203,85 +198,10 @@ def _origin(load: Load) -> str:
     return _site(load.first_query)
 
 
-def _manager_expr(load: Load) -> str:
-    return f"{load.model_name}.{load.manager}"
-
-
-def _queryset_expr(load: Load) -> str:
-    """How the code wrote this queryset: ``Book.objects`` or ``author.books``."""
-    if load.parent is not None and load.via == "lazy":
-        return f"{load.parent.model_name.lower()}.{load.segment}"
-    relation = load.relation
-    if relation is not None and relation.owner_name and relation.kind not in SINGLE_KINDS:
-        # A related manager of an object loaded before the capture started.
-        return f"{relation.owner_name.lower()}.{relation.accessor}"
-    return _manager_expr(load)
-
-
-def _existing_eager(load: Load) -> tuple[list[str], list[str], bool]:
-    """The select_related and prefetch_related lookups of a load as code, and
-    whether every Prefetch(queryset=...) could be written back."""
-    select = flatten_select_related(load.select_related)
-    prefetch = []
-    complete = True
-    for through, to_attr in load.prefetch:
-        queryset = load.prefetch_querysets.get(through)
-        args = [f'"{through}"']
-        if queryset is not None:
-            code, readable = chain_code.read_back(
-                lambda queryset=queryset: chain_code.queryset_code(queryset), ""
-            )
-            complete = complete and readable
-            if readable:
-                args.append(f"queryset={code}")
-        if to_attr:
-            args.append(f'to_attr="{to_attr}"')
-        prefetch.append(f"Prefetch({', '.join(args)})" if len(args) > 1 else through)
-    return select, prefetch, complete
-
-
-def _base(load: Load, *, deferred: bool = True) -> tuple[str, bool]:
-    """The queryset as the code wrote it, eager loading excepted
-    (``Book.objects.filter(published=True).order_by("title")``), and whether
-    all of it could be written back."""
-    expr = _queryset_expr(load)
-    if load.query is None:
-        return expr, False
-    drop = _core_keys(load) if load.relation is not None else set()
-    calls, complete = chain_code.read_back(
-        lambda: chain_code.query_calls(load.query, drop, deferred=deferred), ""
-    )
-    return expr + calls, complete
-
-
-def written_queryset(load: Load, *, deferred: bool = True) -> tuple[str, bool]:
-    """The whole queryset of a load as code, eager loading included (for a fix
-    that adds a call to it), and whether all of it could be written back."""
-    base, complete = _base(load, deferred=deferred)
-    select, prefetch, eager_complete = _existing_eager(load)
-    if select or prefetch or load.select_related is True:
-        base = _render_eager(base, select, prefetch, load.select_related is True)
-    return base, complete and eager_complete
-
-
 _INCOMPLETE = (
     " (Your queryset has calls that cannot be written back here: keep them"
     " and add the fix to them.)"
 )
-
-
-def _render_eager(base: str, select: list[str], prefetch: list[str], select_all: bool) -> str:
-    text = base
-    if select_all:
-        text += ".select_related()"
-    elif select:
-        text += f".select_related({quoted(select)})"
-    if prefetch:
-        parts = [p if p.startswith("Prefetch(") else f'"{p}"' for p in prefetch]
-        text += f".prefetch_related({', '.join(parts)})"
-    if text == base and not base.endswith((")", "]")):
-        text += ".all()"
-    return text
 
 
 def _through_to_attr(anchor: Load, lookup: str) -> str:
@@ -317,10 +237,10 @@ def _filter_word(load: Load) -> str:
     from ddt_perfpanels.analysis import counts
 
     try:
-        q = counts.where_to_q(load.query, load.query.where)
+        q = decompile.where_to_q(load.query, load.query.where)
     except Exception:
         return "filtered"
-    return counts._word_for(counts._without_keys(q, _core_keys(load)))
+    return counts._word_for(decompile._without_keys(q, _core_keys(load)))
 
 
 def _per_row_prefetch(group: _Group, leaf: Load, lookup: str) -> tuple[str, str, str]:
@@ -350,7 +270,7 @@ def _per_row_prefetch(group: _Group, leaf: Load, lookup: str) -> tuple[str, str,
         words.append(_filter_word(leaf) or "filtered")
     elif not words:
         words.append("ordered" if ".order_by(" in calls else "filtered")
-    owner_cls = _model_class(leaf.parent.model) if leaf.parent is not None else None
+    owner_cls = _model(leaf.parent.model) if leaf.parent is not None else None
     to_attr = _free_name(owner_cls, "_".join([*words, relation.accessor]))
     inner = f"{leaf.model_name}.{leaf.manager}{shape or '.all()'}"
     code = f'Prefetch("{lookup}", queryset={inner}, to_attr="{to_attr}")'
@@ -551,7 +471,7 @@ def _deferred_finding(group: _Group, sql_chars: int) -> NPlusOneFinding:
     prefix = owner.path if owner is not None else ""
     lookup = f"{prefix}__{attname}" if prefix else attname
     # Field names, not attnames, go into only(): author_id -> author.
-    model_cls = _model_class(owner.model if owner is not None else root.model)
+    model_cls = _model(owner.model if owner is not None else root.model)
     field_name = attname
     if model_cls is not None:
         for model_field in model_cls._meta.concrete_fields:
@@ -607,15 +527,6 @@ def _deferred_finding(group: _Group, sql_chars: int) -> NPlusOneFinding:
     )
 
 
-def _model_class(label: str):
-    from django.apps import apps
-
-    try:
-        return apps.get_model(label)
-    except (LookupError, ValueError):
-        return None
-
-
 _SINGLE_OBJECT_OPS = ("get", "first", "last", "aget", "afirst", "alast")
 
 
@@ -644,13 +555,12 @@ def _lookup_key(load: Load, model_cls) -> tuple[str, Any] | None:
     """The one unique field the lookup was by, and its value (("pk", 3),
     ("isbn", "x")); None when it was not by one (``filter(author=a).first()``
     is not a row by its key)."""
-    from ddt_perfpanels.analysis import counts
 
     pk_names = {"pk", "id"}
     if model_cls is not None:
         pk_names |= {model_cls._meta.pk.name, model_cls._meta.pk.attname}
     try:
-        kwargs = counts._plain_kwargs(counts.where_to_q(load.query, load.query.where))
+        kwargs = decompile._plain_kwargs(decompile.where_to_q(load.query, load.query.where))
     except Exception:
         kwargs = None
     if not kwargs:
@@ -672,7 +582,7 @@ def _lookup_key(load: Load, model_cls) -> tuple[str, Any] | None:
 def _in_bulk_base(load: Load, key: str) -> str:
     """The code's queryset without the lookup by key: what in_bulk() runs on."""
     drop = {key, "pk", "id"}
-    model_cls = _model_class(load.model)
+    model_cls = _model(load.model)
     if model_cls is not None:
         drop |= {model_cls._meta.pk.name, model_cls._meta.pk.attname}
     calls, _complete = chain_code.read_back(
@@ -687,7 +597,7 @@ def _in_bulk_base(load: Load, key: str) -> str:
 def _in_bulk(group: list[Load]) -> tuple[str, str] | None:
     """(key, the code to run in_bulk() on) for a loop of single-object lookups
     that differ only in the key's value, else None."""
-    model_cls = _model_class(group[0].model)
+    model_cls = _model(group[0].model)
     keys = [_lookup_key(load, model_cls) for load in group]
     if any(key is None for key in keys) or len({key[0] for key in keys}) != 1:
         return None
@@ -841,7 +751,7 @@ def find_duplicate_loads(
     """Rows loaded again by get()/first()/last() with the same statement and
     parameters (outside the loops an in_bulk() finding already covers)."""
     covered: set[int] = set()
-    for (_model, _fp, _site), group in _single_object_groups(recorder.loads).items():
+    for (_label, _fp, _site), group in _single_object_groups(recorder.loads).items():
         if len(group) >= min_queries and len(_rows_of(group)) >= 2 and _in_bulk(group):
             covered.update(load.id for load in group)
     same: dict[tuple, list[Load]] = {}
@@ -853,7 +763,7 @@ def find_duplicate_loads(
             continue
         # The row: its model and key, whichever call loaded it (get() and
         # filter().first() differ in SQL); else the statement and parameters.
-        row = _lookup_key(load, _model_class(load.model))
+        row = _lookup_key(load, _model(load.model))
         identity = (
             (load.model, row[0], params_key([row[1]]))
             if row is not None and _in_bulk_base(load, row[0]) == _manager_expr(load)
@@ -874,7 +784,7 @@ def find_duplicate_loads(
             where = "at " + ", ".join(known)
             if len(known) < len(sites) and "" in sites:
                 where += " and inside Django or a library"
-        row = _lookup_key(first, _model_class(first.model))
+        row = _lookup_key(first, _model(first.model))
         key = row[0] if row is not None else ""
         by = f" by {key}" if key else ""
         findings.append(
@@ -983,7 +893,7 @@ def _named_values(load: Load, q):
 
     from ddt_perfpanels.analysis.code import CodeName
 
-    model = _model_class(load.model)
+    model = _model(load.model)
     out = Q()
     out.connector, out.negated = q.connector, q.negated
     for child in q.children:

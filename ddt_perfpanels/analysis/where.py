@@ -443,7 +443,7 @@ def owner_fix_from_suggestion(recorder, anchor, suggestion: str) -> dict[str, An
     the owner's form."""
     if anchor is None:
         return {}
-    from ddt_perfpanels.analysis.nplusone import _base, written_queryset
+    from ddt_perfpanels.analysis.written import _base, written_queryset
 
     # The suggestion is the queryset as written plus the fix: the owner already
     # has the first part (its attribute, or what super().get_queryset() returns).
