@@ -33,7 +33,7 @@ from typing import Any, NamedTuple
 from ddt_perfpanels.conf import get_config
 from ddt_perfpanels.recording import redis_commands
 from ddt_perfpanels.recording.context import _active, format_exception
-from ddt_perfpanels.recording.stack import capture_stack
+from ddt_perfpanels.recording.stack import CallSite, capture_stack
 
 # The cache call being recorded in this thread or task: the Django-level call
 # whose nested calls and Redis commands belong to it.
@@ -152,7 +152,7 @@ class RedisCommand:
         self.batch = 0  # pipeline number, 0 when sent on its own
 
 
-class CacheCall:
+class CacheCall(CallSite):
     """One call on a cache (``cache.get(...)``) or one raw redis-py command."""
 
     __slots__ = (
@@ -203,18 +203,6 @@ class CacheCall:
         self.inner_hit: bool | None = None  # what the backend's own get() saw
         self.raw = False  # a redis-py command outside any cache call
         self.overhead = 0.0  # seconds ddt_perfpanels spent inside the call (INFO stats)
-
-    @property
-    def site(self) -> str:
-        from ddt_perfpanels.recording.stack import format_site
-
-        return format_site(self.frames, self.template)
-
-    @property
-    def stack(self) -> list[str]:
-        from ddt_perfpanels.recording.stack import short_path
-
-        return [f"{short_path(f)}:{line} in {func}" for f, line, func in self.frames]
 
     def __repr__(self) -> str:
         return f"<CacheCall {self.alias} {self.operation} {len(self.keys)} keys>"

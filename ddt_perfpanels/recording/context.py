@@ -15,6 +15,7 @@ from time import perf_counter
 from typing import Any
 
 from ddt_perfpanels.conf import get_config
+from ddt_perfpanels.recording.stack import CallSite
 
 logger = logging.getLogger("ddt_perfpanels")
 
@@ -237,7 +238,7 @@ class Load:
         return chain
 
 
-class QueryRecord:
+class QueryRecord(CallSite):
     """One SQL statement as the database hook saw it."""
 
     __slots__ = (
@@ -269,24 +270,6 @@ class QueryRecord:
         self.error: str | None = None
         # Library frames below the first application frame (file, line, qualname).
         self.library: list = []
-
-    @property
-    def stack(self) -> list[str]:
-        from ddt_perfpanels.recording.stack import short_path
-
-        return [f"{short_path(f)}:{line} in {func}" for f, line, func in self.frames]
-
-    @property
-    def site(self) -> str:
-        from ddt_perfpanels.recording.stack import format_site
-
-        return format_site(self.frames, self.template, self.library)
-
-    @property
-    def site_key(self) -> tuple:
-        from ddt_perfpanels.recording.stack import site_key
-
-        return site_key(self.frames, self.template, self.library)
 
     def __repr__(self) -> str:
         return f"<QueryRecord {self.index} {self.sql[:60]!r}>"

@@ -282,3 +282,26 @@ def site_key(frames: list[Frame], template: TemplatePosition | None, library: li
         tuple(frames[0][:2]) if frames else None,
         template,
     )
+
+
+class CallSite:
+    """Where a recorded call was made, for the records that keep ``frames`` (the
+    application's, innermost first), ``template`` (a template line, or None) and
+    maybe ``library`` (the library frames below them): queries and cache calls."""
+
+    __slots__ = ()
+    frames: list[Frame]
+    template: TemplatePosition | None
+    library: list[Frame] = []  # a record without library frames
+
+    @property
+    def stack(self) -> list[str]:
+        return [f"{short_path(f)}:{line} in {func}" for f, line, func in self.frames]
+
+    @property
+    def site(self) -> str:
+        return format_site(self.frames, self.template, self.library)
+
+    @property
+    def site_key(self) -> tuple:
+        return site_key(self.frames, self.template, self.library)
