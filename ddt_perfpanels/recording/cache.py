@@ -14,10 +14,12 @@ Two levels are recorded into ``recorder.extras["cache"]`` (a ``CacheRecord``):
   through ``django_redis.get_redis_connection()``). Inside a cache call they are
   attached to it; outside one each is a call of its own.
 
-Everything is installed while at least one capture is active and removed after;
-outside a capture a wrapper costs one ``ContextVar.get()``. Values are never
+The cache handler and redis-py are hooked once (``recording.hooks``); a cache
+instance is wrapped the first time a capture uses it, and stays wrapped.
+Outside a capture a wrapper costs one ``ContextVar.get()``. Values are never
 kept, only their sizes, measured with ``len()`` on the bytes the backend already
-has (no copy).
+has (no copy). The records are in ``cache_records``, the Redis command table and
+its reading in ``redis_commands``, the INFO counters in ``redis_info``.
 """
 
 from __future__ import annotations
@@ -30,10 +32,26 @@ from contextvars import ContextVar
 from time import perf_counter
 from typing import Any, NamedTuple
 
-from ddt_perfpanels.conf import get_config
 from ddt_perfpanels.recording import redis_commands
+from ddt_perfpanels.recording.cache_records import (
+    _MAX_KEYS,
+    CacheCall,
+    CacheRecord,
+    KeyEvent,
+    RedisCommand,
+    ServerStats,
+    _python_key_text,
+    cache_record,
+    key_text,
+    value_size,
+)
 from ddt_perfpanels.recording.context import _active, format_exception
-from ddt_perfpanels.recording.stack import CallSite, capture_stack
+from ddt_perfpanels.recording.redis_commands import (
+    _new_command,
+    _observe_reply,
+)
+from ddt_perfpanels.recording.redis_info import server_counters, server_name
+from ddt_perfpanels.recording.stack import capture_stack
 
 # The cache call being recorded in this thread or task: the Django-level call
 # whose nested calls and Redis commands belong to it.
@@ -47,8 +65,6 @@ _in_redis: ContextVar[bool] = ContextVar("ddt_perfpanels_in_redis", default=Fals
 _MISSING = object()
 logger = logging.getLogger("ddt_perfpanels")
 _MARK = "_ddt_perfpanels_cache"
-_MAX_KEYS = 5_000  # keys itemized per call; past it they are counted
-_KEY_CHARS = 250
 
 
 class _Spec(NamedTuple):
@@ -105,239 +121,7 @@ _ASYNC_NAMES = frozenset("a" + name for name in _DJANGO_SPECS)
 _KEY_NAMES = ("key", "keys", "data", "name", "search", "pattern")
 
 
-# -- records ------------------------------------------------------------------------
-
-
-class KeyEvent:
-    """One key touched by one call: never the value, only its size."""
-
-    __slots__ = ("written", "stored", "op", "hit", "read_bytes", "written_bytes", "filled")
-
-    def __init__(self, written: str, stored: str | None, op: str):
-        self.written = written  # as the caller wrote it
-        self.stored = stored  # as the backend stores it (prefix, version)
-        self.op = op  # read | write | delete | touch | other
-        self.hit: bool | None = None  # for reads: found or not; None: unknown
-        self.read_bytes: int | None = None
-        self.written_bytes: int | None = None
-        self.filled = op == "write"  # this call stored a value under the key
-
-
-class RedisCommand:
-    """One command as redis-py sent it, with what its reply said (not the reply)."""
-
-    __slots__ = (
-        "name",
-        "keys",
-        "pattern",
-        "hits",
-        "read_sizes",
-        "written_sizes",
-        "duration_ms",
-        "error",
-        "server",
-        "batch",
-    )
-
-    def __init__(self, name: str, keys: list[str], pattern: str | None, server: str):
-        self.name = name
-        self.keys = keys  # as Redis saw them
-        self.pattern = pattern  # KEYS / SCAN MATCH
-        self.hits: list[bool | None] | None = None  # per key, for GET/MGET/EXISTS
-        self.read_sizes: list[int | None] | None = None  # per key
-        self.written_sizes: list[int | None] | None = None  # per key
-        self.duration_ms = 0.0
-        self.error: str | None = None
-        self.server = server  # host:port/db
-        self.batch = 0  # pipeline number, 0 when sent on its own
-
-
-class CacheCall(CallSite):
-    """One call on a cache (``cache.get(...)``) or one raw redis-py command."""
-
-    __slots__ = (
-        "index",
-        "alias",
-        "backend",
-        "operation",
-        "is_async",
-        "kind",
-        "keys",
-        "key_count",
-        "pattern",
-        "hit_method",
-        "size_method",
-        "timeout",
-        "timeout_given",
-        "default_timeout",
-        "duration_ms",
-        "frames",
-        "template",
-        "error",
-        "commands",
-        "inner_hit",
-        "raw",
-        "overhead",
-    )
-
-    def __init__(self, alias: str, backend: str, operation: str, kind: str):
-        self.index = 0
-        self.alias = alias
-        self.backend = backend  # dotted class path, "redis-py" for raw commands
-        self.operation = operation  # "get", "aget_many", "keys"; raw: "GET", "pipeline"
-        self.is_async = False
-        self.kind = kind
-        self.keys: list[KeyEvent] = []
-        self.key_count = 0
-        self.pattern: str | None = None  # the glob of keys()/iter_keys()/delete_pattern()
-        self.hit_method: str | None = None  # how hit/miss was decided, see analysis
-        self.size_method: str | None = None  # where sizes come from
-        self.timeout: Any = None  # effective timeout in seconds (None: never expires)
-        self.timeout_given = False  # the caller passed a timeout
-        self.default_timeout: Any = None  # the cache's default
-        self.duration_ms = 0.0
-        self.frames: list[tuple[str, int, str]] = []
-        self.template: tuple[str, int] | None = None
-        self.error: str | None = None
-        self.commands: list[RedisCommand] = []
-        self.inner_hit: bool | None = None  # what the backend's own get() saw
-        self.raw = False  # a redis-py command outside any cache call
-        self.overhead = 0.0  # seconds ddt_perfpanels spent inside the call (INFO stats)
-
-    def __repr__(self) -> str:
-        return f"<CacheCall {self.alias} {self.operation} {len(self.keys)} keys>"
-
-
-class ServerStats:
-    """INFO stats counters of one Redis server, before and after the capture."""
-
-    __slots__ = ("server", "before", "after", "error", "_pool")
-
-    def __init__(self, server: str, pool: Any):
-        self.server = server
-        self.before: dict[str, int] | None = None
-        self.after: dict[str, int] | None = None
-        self.error: str | None = None
-        self._pool = pool
-
-
-class CacheRecord:
-    """What the cache hooks recorded in one capture: ``recorder.extras["cache"]``."""
-
-    def __init__(self) -> None:
-        config = get_config()
-        self.max_calls: int = config["CACHE_MAX_CALLS"]
-        self.server_stats: bool = config["CACHE_SERVER_STATS"]
-        self.calls: list[CacheCall] = []
-        self.dropped_calls = 0
-        self.dropped_ms = 0.0
-        self.servers: dict[str, ServerStats] = {}
-        # id(connection pool) -> cache alias, to name raw redis-py commands.
-        self.pool_aliases: dict[int, str] = {}
-        self.aliases: dict[str, dict[str, Any]] = {}  # alias -> backend facts
-        self._batches = 0
-        self._absorbed = False
-
-    def add(self, call: CacheCall) -> None:
-        if len(self.calls) >= self.max_calls:
-            self.dropped_calls += 1
-            self.dropped_ms += call.duration_ms
-            return
-        call.index = len(self.calls)
-        self.calls.append(call)
-
-    def next_batch(self) -> int:
-        self._batches += 1
-        return self._batches
-
-    def absorb(self, other: CacheRecord) -> None:
-        """A nested capture ended: its calls are this capture's too."""
-        for call in other.calls:
-            self.add(call)
-        self.dropped_calls += other.dropped_calls
-        self.dropped_ms += other.dropped_ms
-        for server, stats in other.servers.items():
-            self.servers.setdefault(server, stats)
-        self.pool_aliases.update(other.pool_aliases)
-        for alias, facts in other.aliases.items():
-            self.aliases.setdefault(alias, facts)
-        other._absorbed = True
-
-    def finish(self) -> None:
-        """The capture ended: read the servers' counters again (never raises)."""
-        if self._absorbed:
-            return
-        for stats in self.servers.values():
-            # An entry a nested capture already finished has no connection left:
-            # its counters were read then.
-            if stats._pool is None:
-                continue
-            if stats.before is not None and stats.error is None:
-                try:
-                    stats.after = server_counters(stats._pool)
-                except Exception as exc:
-                    stats.error = f"after: {format_exception(exc)}"
-            stats._pool = None
-
-
-def cache_record(recorder) -> CacheRecord:
-    record = recorder.extras.get("cache")
-    if record is None:
-        record = recorder.extras.setdefault("cache", CacheRecord())
-        if recorder.light:
-            # Server-wide counters are for the panel; a budget never reads them,
-            # and reading them costs two connections per request.
-            record.server_stats = False
-    return record
-
-
 # -- small helpers ------------------------------------------------------------------
-
-
-def key_text(key: Any) -> str:
-    """A key as text: strings as they are, anything else as its repr."""
-    if isinstance(key, str):
-        text = str(key)
-    elif isinstance(key, (bytes, bytearray)):
-        try:
-            text = bytes(key).decode("utf-8") if len(key) <= _KEY_CHARS * 4 else repr(key)
-        except UnicodeDecodeError:
-            text = repr(bytes(key[: _KEY_CHARS * 4]))
-    else:
-        try:
-            text = repr(key)
-        except Exception:
-            text = f"<{type(key).__name__}>"
-    return text if len(text) <= _KEY_CHARS else text[:_KEY_CHARS] + "…"
-
-
-def _python_key_text(key: Any) -> str:
-    """A key as the caller wrote it: bytes and other objects as their repr."""
-    if type(key) is str or isinstance(key, str):
-        text = str(key)
-        return text if len(text) <= _KEY_CHARS else text[:_KEY_CHARS] + "…"
-    try:
-        text = repr(key)
-    except Exception:
-        text = f"<{type(key).__name__}>"
-    return text if len(text) <= _KEY_CHARS else text[:_KEY_CHARS] + "…"
-
-
-def value_size(value: Any) -> int | None:
-    """Bytes of a serialized value, without copying it; None when unknown."""
-    if isinstance(value, (bytes, bytearray)):
-        return len(value)
-    if isinstance(value, memoryview):
-        return value.nbytes
-    if isinstance(value, str):
-        if value.isascii() or len(value) > 1_000_000:
-            return len(value)
-        return len(value.encode("utf-8", "surrogatepass"))
-    if isinstance(value, bool):
-        return 1
-    if isinstance(value, (int, float)):
-        return len(repr(value))
-    return None
 
 
 def _argument(args: tuple, kwargs: dict, index: int, name: str, missing: Any = None) -> Any:
@@ -775,114 +559,6 @@ def patch_open_caches() -> None:
 
 # -- redis-py hooks -------------------------------------------------------------------
 
-def command_name(args: tuple) -> str:
-    if not args:
-        return ""
-    name = args[0]
-    if isinstance(name, bytes):
-        name = name.decode("utf-8", "replace")
-    return str(name).upper()
-
-
-def _command_keys(name: str, args: tuple) -> tuple[list[Any], str | None]:
-    where = redis_commands.command(name).keys
-    if where == "none":
-        pattern = None
-        if name == "KEYS" and len(args) > 1:
-            pattern = key_text(args[1])
-        elif name == "SCAN":
-            for i, arg in enumerate(args[:-1]):
-                if isinstance(arg, (str, bytes)) and key_text(arg).upper() == "MATCH":
-                    pattern = key_text(args[i + 1])
-        return [], pattern
-    if where == "all":
-        return list(args[1 : 1 + _MAX_KEYS]), None
-    if where == "pairs":
-        return list(args[1 : 1 + 2 * _MAX_KEYS : 2]), None
-    if where == "eval":
-        try:
-            count = int(args[2])
-        except (IndexError, TypeError, ValueError):
-            return [], None
-        return list(args[3 : 3 + min(count, _MAX_KEYS)]), None
-    return ([args[1]] if len(args) > 1 else []), None
-
-
-def _new_command(args: tuple, server: str) -> tuple[RedisCommand, list[Any]]:
-    name = command_name(args)
-    keys, pattern = _command_keys(name, args)
-    command = RedisCommand(name, [key_text(k) for k in keys], pattern, server)
-    # Bytes written: the values this command sends.
-    written = redis_commands.command(name).written
-    if isinstance(written, int):
-        if len(args) > 2 + written:
-            command.written_sizes = [value_size(args[2 + written])]
-    elif written == "pairs":
-        command.written_sizes = [value_size(v) for v in args[2 : 2 + 2 * _MAX_KEYS : 2]]
-    elif written == "hash" and len(args) > 3:
-        command.written_sizes = [sum(value_size(v) or 0 for v in args[3::2])]
-    elif written == "rest" and len(args) > 2:
-        command.written_sizes = [sum(value_size(v) or 0 for v in args[2:])]
-    return command, keys
-
-
-def _observe_reply(command: RedisCommand, reply: Any) -> None:
-    tells = redis_commands.command(command.name).reply
-    if tells == "hit" or tells == "value":
-        if tells == "hit":
-            command.hits = [reply is not None]
-        command.read_sizes = [value_size(reply) if reply is not None else None]
-    elif tells == "mget" and isinstance(reply, list):
-        command.hits = [value is not None for value in reply[: len(command.keys)]]
-        command.read_sizes = [
-            value_size(value) if value is not None else None for value in reply[: len(command.keys)]
-        ]
-    elif tells == "values" and isinstance(reply, list):
-        command.read_sizes = [sum(value_size(v) or 0 for v in reply if v is not None)]
-    elif tells == "exists" and len(command.keys) == 1 and isinstance(reply, int):
-        command.hits = [reply > 0]
-    elif tells == "collection" and isinstance(reply, (list, set, dict)):
-        values = reply.values() if isinstance(reply, dict) else reply
-        command.read_sizes = [sum(value_size(v) or 0 for v in values)]
-
-
-def server_name(pool: Any) -> str:
-    kwargs = getattr(pool, "connection_kwargs", None) or {}
-    db = kwargs.get("db", 0)
-    if kwargs.get("path"):
-        return f"unix:{kwargs['path']}/{db}"
-    return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{db}"
-
-
-def server_counters(pool: Any) -> dict[str, int]:
-    """keyspace_hits/keyspace_misses from INFO stats, on a connection of our own
-    (never the application's pool) with no retries and a short timeout."""
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
-
-    kwargs = dict(pool.connection_kwargs)
-    kwargs["retry"] = Retry(NoBackoff(), 0)
-    for name in ("socket_timeout", "socket_connect_timeout"):
-        value = kwargs.get(name)
-        kwargs[name] = 1.0 if value is None else min(value, 1.0)
-    connection = pool.connection_class(**kwargs)
-    try:
-        connection.send_command("INFO", "stats")
-        text = connection.read_response()
-    finally:
-        connection.disconnect()
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", "replace")
-    if isinstance(text, dict):
-        return {k: int(text[k]) for k in ("keyspace_hits", "keyspace_misses") if k in text}
-    counters = {}
-    for line in str(text).splitlines():
-        name, _, value = line.partition(":")
-        if name in ("keyspace_hits", "keyspace_misses"):
-            counters[name] = int(value.strip())
-    return counters
-
-
 def _before_first_command(record: CacheRecord, pool: Any, server: str) -> None:
     # INFO counters are per server, whatever the database number.
     server = server.rpartition("/")[0]
@@ -973,7 +649,7 @@ def _raw_events(record: CacheRecord, call: CacheCall) -> None:
 
 
 def _kind_of_command(name: str) -> str:
-    return redis_commands.command(name).kind
+    return redis_commands.spec(name).kind
 
 
 # (owner, name) -> what was there before us, which our hook calls.

@@ -5,7 +5,9 @@ their first argument as their key."""
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
+
+from ddt_perfpanels.recording.cache_records import _MAX_KEYS, RedisCommand, key_text, value_size
 
 
 class Command(NamedTuple):
@@ -62,7 +64,7 @@ COMMANDS: dict[str, Command] = {
 _UNKNOWN = Command()
 
 
-def command(name: str) -> Command:
+def spec(name: str) -> Command:
     """``name`` as redis-py sends it: a word, or two (``CLIENT SETNAME``)."""
     found = COMMANDS.get(name)
     if found is None:
@@ -72,5 +74,79 @@ def command(name: str) -> Command:
 
 def key_event_kind(name: str) -> str:
     """What a command does to each of its keys: a scan touches none of them."""
-    kind = command(name).kind
+    kind = spec(name).kind
     return "other" if kind == "scan" else kind
+
+
+# -- reading a command and its reply ----------------------------------------------
+
+
+def command_name(args: tuple) -> str:
+    if not args:
+        return ""
+    name = args[0]
+    if isinstance(name, bytes):
+        name = name.decode("utf-8", "replace")
+    return str(name).upper()
+
+
+def _command_keys(name: str, args: tuple) -> tuple[list[Any], str | None]:
+    where = spec(name).keys
+    if where == "none":
+        pattern = None
+        if name == "KEYS" and len(args) > 1:
+            pattern = key_text(args[1])
+        elif name == "SCAN":
+            for i, arg in enumerate(args[:-1]):
+                if isinstance(arg, (str, bytes)) and key_text(arg).upper() == "MATCH":
+                    pattern = key_text(args[i + 1])
+        return [], pattern
+    if where == "all":
+        return list(args[1 : 1 + _MAX_KEYS]), None
+    if where == "pairs":
+        return list(args[1 : 1 + 2 * _MAX_KEYS : 2]), None
+    if where == "eval":
+        try:
+            count = int(args[2])
+        except (IndexError, TypeError, ValueError):
+            return [], None
+        return list(args[3 : 3 + min(count, _MAX_KEYS)]), None
+    return ([args[1]] if len(args) > 1 else []), None
+
+
+def _new_command(args: tuple, server: str) -> tuple[RedisCommand, list[Any]]:
+    name = command_name(args)
+    keys, pattern = _command_keys(name, args)
+    command = RedisCommand(name, [key_text(k) for k in keys], pattern, server)
+    # Bytes written: the values this command sends.
+    written = spec(name).written
+    if isinstance(written, int):
+        if len(args) > 2 + written:
+            command.written_sizes = [value_size(args[2 + written])]
+    elif written == "pairs":
+        command.written_sizes = [value_size(v) for v in args[2 : 2 + 2 * _MAX_KEYS : 2]]
+    elif written == "hash" and len(args) > 3:
+        command.written_sizes = [sum(value_size(v) or 0 for v in args[3::2])]
+    elif written == "rest" and len(args) > 2:
+        command.written_sizes = [sum(value_size(v) or 0 for v in args[2:])]
+    return command, keys
+
+
+def _observe_reply(command: RedisCommand, reply: Any) -> None:
+    tells = spec(command.name).reply
+    if tells == "hit" or tells == "value":
+        if tells == "hit":
+            command.hits = [reply is not None]
+        command.read_sizes = [value_size(reply) if reply is not None else None]
+    elif tells == "mget" and isinstance(reply, list):
+        command.hits = [value is not None for value in reply[: len(command.keys)]]
+        command.read_sizes = [
+            value_size(value) if value is not None else None for value in reply[: len(command.keys)]
+        ]
+    elif tells == "values" and isinstance(reply, list):
+        command.read_sizes = [sum(value_size(v) or 0 for v in reply if v is not None)]
+    elif tells == "exists" and len(command.keys) == 1 and isinstance(reply, int):
+        command.hits = [reply > 0]
+    elif tells == "collection" and isinstance(reply, (list, set, dict)):
+        values = reply.values() if isinstance(reply, dict) else reply
+        command.read_sizes = [sum(value_size(v) or 0 for v in values)]
