@@ -234,19 +234,19 @@ _SLICE = re.compile(r"\[(\d*):(\d*)\]$")
 
 def _filter_word(load: Load) -> str:
     """A short name for the filter on a related manager: published=True -> "published"."""
-    from ddt_perfpanels.analysis import counts
+    from ddt_perfpanels.analysis.counts.base import _word_for
 
     try:
         q = decompile.where_to_q(load.query, load.query.where)
     except Exception:
         return "filtered"
-    return counts._word_for(decompile._without_keys(q, _core_keys(load)))
+    return _word_for(decompile._without_keys(q, _core_keys(load)))
 
 
 def _per_row_prefetch(group: _Group, leaf: Load, lookup: str) -> tuple[str, str, str]:
     """The Prefetch that loads, for all rows at once, exactly what the code
     asked each row's related manager for; and the line to change where it is read."""
-    from ddt_perfpanels.analysis.counts import _free_name
+    from ddt_perfpanels.analysis.counts.base import _free_name
 
     relation = leaf.relation
     assert relation is not None
@@ -740,7 +740,7 @@ def _prefetch_per_instance_findings(loads: list[Load], min_queries: int, sql_cha
 
 
 def _plural(name: str) -> str:
-    from ddt_perfpanels.analysis.counts import _plural
+    from ddt_perfpanels.analysis.counts.base import _plural
 
     return _plural(name)
 
@@ -857,7 +857,7 @@ def find_nplusone(recorder, min_queries: int = 2, sql_chars: int = 2000) -> list
 def _queryset_code(load: Load) -> str | None:
     """The queryset as the code wrote it, with its filter and ordering, or None
     when it holds something this cannot write back."""
-    from ddt_perfpanels.analysis.counts import _filter_call, _Unreadable, where_to_q
+    from ddt_perfpanels.analysis.decompile import _filter_call, _Unreadable, where_to_q
 
     base = _queryset_expr(load)
     query = load.query
