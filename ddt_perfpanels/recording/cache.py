@@ -648,10 +648,6 @@ def _raw_events(record: CacheRecord, call: CacheCall) -> None:
             call.pattern = command.pattern
 
 
-def _kind_of_command(name: str) -> str:
-    return redis_commands.spec(name).kind
-
-
 # (owner, name) -> what was there before us, which our hook calls.
 _originals: dict[tuple[Any, str], Any] = {}
 
@@ -706,7 +702,8 @@ def _command_done(recorder, record, pool, command, reply, error, seconds) -> Non
             parent.commands.append(command)
             record.pool_aliases.setdefault(id(pool), parent.alias)
             return
-        call = _raw_call(recorder, record, pool, command.name, _kind_of_command(command.name))
+        kind = redis_commands.spec(command.name).kind
+        call = _raw_call(recorder, record, pool, command.name, kind)
         call.commands.append(command)
         call.duration_ms = command.duration_ms
         call.error = command.error
@@ -766,7 +763,7 @@ def _pipeline_done(recorder, record, pool, commands, replies, error, seconds) ->
             parent.commands.extend(commands)
             record.pool_aliases.setdefault(id(pool), parent.alias)
             return
-        kinds = {_kind_of_command(c.name) for c in commands}
+        kinds = {redis_commands.spec(c.name).kind for c in commands}
         call = _raw_call(
             recorder, record, pool, "pipeline", kinds.pop() if len(kinds) == 1 else "other"
         )
