@@ -30,7 +30,7 @@ LIBRARY_DEPTH = 4
 _render_annotated_code = None
 # Frames of Django's handler that call the view: nothing below them (handler,
 # middleware, server) is the view's stack, so the walk stops there.
-_view_caller_codes: frozenset | None = None
+_view_caller_codes: tuple[Any, Any] | None = None
 
 
 def _module_dir(name: str) -> str | None:
@@ -113,6 +113,7 @@ def reset_classification() -> None:
     _machinery_prefixes = None
     _app_files.clear()
     _library_files.clear()
+    _kinds.clear()
 
 
 @receiver(setting_changed)
@@ -183,6 +184,51 @@ def _storage_files() -> frozenset[str]:
     return _toolbar_storage_files
 
 
+# What a frame's file is to capture_stack, one dict lookup per frame: the
+# application's, a library's (a code site of its own), the machinery that runs
+# queries for someone else (the ORM, the template engine, the handler, this
+# package), or the toolbar's own storage.
+MACHINERY, APP, LIBRARY, STORAGE = 0, 1, 2, 3
+_kinds: dict[str, int] = {}
+
+
+def _kind_of(filename: str) -> int:
+    if is_app_file(filename):
+        kind = APP
+    elif is_library_file(filename):
+        kind = LIBRARY
+    elif filename in _storage_files():
+        kind = STORAGE
+    else:
+        kind = MACHINERY
+    _kinds[filename] = kind
+    return kind
+
+
+def _stop_codes() -> tuple[Any, Any, Any]:
+    """The code of Node.render_annotated (a template line is rendering) and of
+    Django's two handler methods that call the view (the walk stops there)."""
+    global _render_annotated_code, _view_caller_codes
+    if _render_annotated_code is None:
+        from django.core.handlers.base import BaseHandler
+        from django.template.base import Node
+
+        _render_annotated_code = Node.render_annotated.__code__
+        _view_caller_codes = (
+            BaseHandler._get_response.__code__,
+            BaseHandler._get_response_async.__code__,
+        )
+    assert _view_caller_codes is not None
+    return (_render_annotated_code, *_view_caller_codes)
+
+
+def is_view_caller(code: Any) -> bool:
+    """Whether ``code`` is Django's handler calling the view (by identity: a code
+    object's hash reads its whole content)."""
+    _render, sync_caller, async_caller = _stop_codes()
+    return code is sync_caller or code is async_caller
+
+
 def capture_stack(
     depth: int,
     skip: int = 1,
@@ -197,46 +243,35 @@ def capture_stack(
     With ``library`` (a list), also collect the library frames met before the
     first application frame (file, line, qualified function name): the code
     site of a query that a package ran.
-    """
-    global _render_annotated_code, _view_caller_codes
-    if _render_annotated_code is None:
-        from django.core.handlers.base import BaseHandler
-        from django.template.base import Node
 
-        _render_annotated_code = Node.render_annotated.__code__
-        _view_caller_codes = frozenset(
-            {BaseHandler._get_response.__code__, BaseHandler._get_response_async.__code__}
-        )
-    render_code = _render_annotated_code
-    stop_codes = _view_caller_codes
-    storage = _storage_files() if toolbar_storage is not None else frozenset()
+    Called for every query: one dict lookup per frame, code objects compared by
+    identity.
+    """
+    render_code, sync_caller, async_caller = _stop_codes()
     frames: list[Frame] = []
     template = None
     frame: FrameType | None = sys._getframe(skip + 1)
-    app_files = _app_files
+    kinds = _kinds
     while frame is not None:
         code = frame.f_code
-        filename = code.co_filename
-        is_app = app_files.get(filename)
-        if is_app is None:
-            is_app = is_app_file(filename)
-        if is_app:
-            frames.append((filename, frame.f_lineno, code.co_name))
+        kind = kinds.get(code.co_filename)
+        if kind is None:
+            kind = _kind_of(code.co_filename)
+        if kind == APP:
+            frames.append((code.co_filename, frame.f_lineno, code.co_name))
             if len(frames) >= depth:
                 break
-        elif (
-            library is not None
-            and not frames
-            and len(library) < LIBRARY_DEPTH
-            and is_library_file(filename)
-        ):
-            library.append((filename, frame.f_lineno, getattr(code, "co_qualname", code.co_name)))
-        elif code is render_code and template is None:
-            template = _template_position(frame)
-        elif filename in storage:
-            toolbar_storage[0] = True  # type: ignore[index]
-            break
-        elif code in stop_codes:
+        elif kind == MACHINERY:
+            if code is render_code:
+                if template is None:
+                    template = _template_position(frame)
+            elif code is sync_caller or code is async_caller:
+                break
+        elif kind == LIBRARY:
+            if library is not None and not frames and len(library) < LIBRARY_DEPTH:
+                library.append((code.co_filename, frame.f_lineno, code.co_qualname))
+        elif toolbar_storage is not None:  # STORAGE
+            toolbar_storage[0] = True
             break
         frame = frame.f_back
     return frames, template

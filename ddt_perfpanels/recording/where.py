@@ -200,11 +200,10 @@ _CONTEXT_NAMES = ("cl", "inline", "inline_admin_formset", "view")
 
 def _frames(frame: FrameType | None):
     """The frames from ``frame`` outwards, up to the handler that called the view."""
-    from ddt_perfpanels.recording.stack import _view_caller_codes
+    from ddt_perfpanels.recording.stack import is_view_caller
 
-    stop = _view_caller_codes or frozenset()
     for _ in range(_MAX_FRAMES):
-        if frame is None or frame.f_code in stop:
+        if frame is None or is_view_caller(frame.f_code):
             return
         yield frame
         frame = frame.f_back
