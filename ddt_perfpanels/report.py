@@ -6,18 +6,25 @@ from here; ``to_dict()`` is what a panel stores.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ddt_perfpanels.conf import get_config
 from ddt_perfpanels.metrics import CACHE_METRICS
 
 if TYPE_CHECKING:
+    from ddt_perfpanels.analysis.cache import CacheReport
+    from ddt_perfpanels.analysis.counts.base import CountFinding
     from ddt_perfpanels.analysis.nplusone import (
         DuplicateLoadFinding,
         NPlusOneFinding,
         UnusedEagerFinding,
     )
+    from ddt_perfpanels.finding import Finding
     from ddt_perfpanels.recording.context import QueryRecord, Recorder
+
+F = TypeVar("F", bound="Finding")
+T = TypeVar("T")
 
 _MAX_PARAMS = 50
 _SOURCES = ("nplusone", "unused_eager", "counts", "cache")
@@ -69,9 +76,10 @@ class Report:
         self._ignored: dict[str, list[Any]] = {}
         capture_started(recorder)
 
-    def _get(self, name: str, compute):
+    def _get(self, name: str, compute: Callable[[], T]) -> T:
         if name in self._computed:
-            return self._computed[name]
+            computed: T = self._computed[name]
+            return computed
         value = compute()
         if self._recorder.finished is not None:
             self._computed[name] = value
@@ -134,7 +142,7 @@ class Report:
 
     @property
     def nplusone(self) -> list[NPlusOneFinding]:
-        def compute():
+        def compute() -> list[NPlusOneFinding]:
             from ddt_perfpanels.analysis.nplusone import find_nplusone
 
             config = get_config()
@@ -169,8 +177,8 @@ class Report:
         return self._safe("unused_eager", compute, [])
 
     @property
-    def counts(self) -> list[Any]:
-        def compute():
+    def counts(self) -> list[CountFinding]:
+        def compute() -> list[CountFinding]:
             from ddt_perfpanels.analysis.counts import find_count_findings
 
             return self._accepted("counts", find_count_findings(self._recorder))
@@ -178,8 +186,8 @@ class Report:
         return self._safe("counts", compute, [])
 
     @property
-    def cache(self) -> Any:
-        def compute():
+    def cache(self) -> CacheReport | None:
+        def compute() -> CacheReport | None:
             from ddt_perfpanels.analysis.cache import build_cache_report
 
             cache = build_cache_report(self._recorder)
@@ -189,20 +197,20 @@ class Report:
 
         return self._safe("cache", compute, None)
 
-    def _accepted(self, source: str, findings: list[Any]) -> list[Any]:
+    def _accepted(self, source: str, findings: list[F]) -> list[F]:
         from ddt_perfpanels.ignoring import split
 
         kept, self._ignored[source] = split(findings, source, self._recorder)
         return kept
 
     @property
-    def ignored(self) -> dict[str, list[Any]]:
+    def ignored(self) -> dict[str, list[Finding]]:
         """The findings IGNORE or ``ignore()`` accepted, by source ("nplusone",
         "unused_eager", "counts", "cache"): shown apart, never counted."""
         self.nplusone, self.unused_eager, self.counts, self.cache  # noqa: B018
         return {name: list(self._ignored.get(name, ())) for name in _SOURCES}
 
-    def _safe(self, name: str, compute, fallback):
+    def _safe(self, name: str, compute: Callable[[], T], fallback: T) -> T:
         try:
             return self._get(name, compute)
         except Exception as exc:
@@ -270,7 +278,7 @@ class Report:
         return data
 
 
-def budgeted(findings: list) -> list:
+def budgeted(findings: Iterable[F]) -> list[F]:
     """The findings a budget counts: not those whose queryset a package builds,
     unless BUDGET_INCLUDE_THIRD_PARTY says so."""
     if get_config()["BUDGET_INCLUDE_THIRD_PARTY"]:

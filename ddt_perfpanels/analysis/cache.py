@@ -11,10 +11,14 @@ row, ``badge_progress:{int}``.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, ClassVar
+
+from django.utils.translation import gettext_lazy
 
 from ddt_perfpanels.conf import get_config
+from ddt_perfpanels.finding import Finding, Severity, StrOrPromise, given
 
 # How a call's hit/miss was decided -> (exact?, what the panel says).
 HIT_METHODS: dict[str, tuple[bool, str]] = {
@@ -35,14 +39,6 @@ SIZE_METHODS: dict[str, str] = {
     "value": "length of the bytes/str value (other objects: unknown)",
 }
 
-_FINDING_ORDER = (
-    "get_in_loop",
-    "repeated_get",
-    "miss_without_set",
-    "scan_keys",
-    "large_value",
-    "no_expiry",
-)
 _EXAMPLES = 5
 _CALL_KEYS = 20
 _CALL_COMMANDS = 50
@@ -86,22 +82,46 @@ def abstract_key(key: str) -> str:
 # -- report rows -------------------------------------------------------------------------
 
 
-@dataclass
-class CacheFinding:
+@dataclass(kw_only=True)
+class CacheFinding(Finding):
+    source: ClassVar[str] = "cache"
+    # "cache get_in_loop: badge_progress:{int} (×5)"
+    TITLE_PREFIX: ClassVar[str] = "cache "
+    TITLE_COUNT: ClassVar[str] = "(×{count})"
+    HEADINGS: ClassVar[Mapping[str, StrOrPromise]] = {
+        "get_in_loop": gettext_lazy("Single gets in a loop"),
+        "repeated_get": gettext_lazy("Same key read several times"),
+        "miss_without_set": gettext_lazy("Misses that are never filled"),
+        "scan_keys": gettext_lazy("Keyspace scan (KEYS/SCAN)"),
+        "large_value": gettext_lazy("Large values"),
+        "no_expiry": gettext_lazy("Stored without expiry"),
+    }
+    SEVERITIES: ClassVar[Mapping[str, Severity]] = {
+        "repeated_get": "warn",
+        "miss_without_set": "warn",
+        "large_value": "warn",
+        "no_expiry": "info",
+    }
+
     kind: str  # get_in_loop | repeated_get | miss_without_set | scan_keys | large_value | no_expiry
     pattern: str  # the key pattern (or the glob, for scan_keys)
     count: int  # calls, reads or writes concerned (see message)
     suggestion: str  # what to do, in words
     alias: str = ""
-    message: str = ""  # what happened, with the numbers
     code: str = ""  # ready-to-paste code, when there is one
     keys: list[str] = field(default_factory=list)  # example keys, as written
     sites: list[str] = field(default_factory=list)  # where the calls were made
     size: int = 0  # bytes, for large_value
     frames: list[list[Any]] = field(default_factory=list)  # one example stack
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    @classmethod
+    def subject_of(cls, data: Mapping[str, Any]) -> str:
+        """The key pattern (or the glob, for scan_keys)."""
+        return str(given(data, "pattern") or "")
+
+
+# The kinds, in the order their findings are listed.
+_FINDING_ORDER = tuple(CacheFinding.HEADINGS)
 
 
 @dataclass

@@ -8,9 +8,11 @@ with queries for at least two rows.
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import django
 
@@ -40,11 +42,15 @@ from ddt_perfpanels.analysis.written import (
     _render_eager,
     written_queryset,
 )
+from ddt_perfpanels.finding import Finding, Severity, given
 from ddt_perfpanels.recording.context import SINGLE_KINDS, Load, QueryRecord
 
 
-@dataclass
-class NPlusOneFinding:
+@dataclass(kw_only=True)
+class NPlusOneFinding(Finding):
+    source: ClassVar[str] = "nplusone"
+
+    kind: str = "nplusone"
     model: str  # "app_label.Model" of the queryset to fix
     field: str  # the attribute that was loaded lazily
     fix: str  # "select_related" | "prefetch_related" | "only" | "in_bulk"
@@ -59,25 +65,33 @@ class NPlusOneFinding:
     path: str = ""  # the full path from the outermost queryset
     relation: str = ""  # fk, o2o, reverse_o2o, reverse_fk, m2m, reverse_m2m, gfk, ...
     rows: int = 0  # distinct rows that triggered a load
-    stack: list[str] = field(default_factory=list)
-    frames: list[list[Any]] = field(default_factory=list)  # [file, line, function]
+    stack: list[str] = dataclasses.field(default_factory=list)
+    frames: list[list[Any]] = dataclasses.field(default_factory=list)  # [file, line, function]
     fetch_peers: str = ""  # the Django 6.1 alternative, when there is one
     # Every fix for the same queryset in one statement, when it has several.
     combined_suggestion: str = ""
-    # When a package's code is involved: analysis.thirdparty.third_party_label().
-    third_party: dict[str, Any] | None = None
     # With a Prefetch(to_attr=...): what to read where the loop read the manager.
     read: str = ""
-    # Where the fix goes when a framework object owns the queryset (analysis/where.py).
-    where: dict[str, Any] = field(default_factory=dict)
-    access: dict[str, str] = field(default_factory=dict)  # the code that made the loads
+    access: dict[str, str] = dataclasses.field(default_factory=dict)  # the code that made the loads
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    @classmethod
+    def title_of(cls, data: Mapping[str, Any]) -> str:
+        """Like "N+1: testapp.Book → author (4 queries)"."""
+        what = f"{given(data, 'model') or '?'} → {given(data, 'path', 'field') or '?'}"
+        return f"N+1: {what} ({data.get('count')} queries)"
+
+    @classmethod
+    def key_of(cls, data: Mapping[str, Any]) -> str:
+        """Like "nplusone testapp.Book.author"."""
+        return f"nplusone {given(data, 'model') or '?'}.{given(data, 'path', 'field')}"
 
 
-@dataclass
-class UnusedEagerFinding:
+@dataclass(kw_only=True)
+class UnusedEagerFinding(Finding):
+    source: ClassVar[str] = "unused_eager"
+    SEVERITY: ClassVar[Severity] = "warn"
+
+    kind: str = "unused_eager"
     model: str
     fix: str  # "select_related" | "prefetch_related"
     lookup: str
@@ -91,18 +105,21 @@ class UnusedEagerFinding:
     certain: bool = True
     reason: str = ""  # why it is only a note
     added_at: str = ""  # file:line of the select_related()/prefetch_related() call
-    third_party: dict[str, Any] | None = None
-    # Where the lookup is written when a framework object owns the queryset.
-    where: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    @classmethod
+    def title_of(cls, data: Mapping[str, Any]) -> str:
+        """Like "unused select_related: testapp.Book"."""
+        return f"unused {given(data, 'fix') or ''}: {given(data, 'model') or ''}"
 
 
-@dataclass
-class DuplicateLoadFinding:
+@dataclass(kw_only=True)
+class DuplicateLoadFinding(Finding):
     """The same row loaded more than once: a duplicate query, not an N+1."""
 
+    source: ClassVar[str] = "duplicate_loads"
+    SEVERITY: ClassVar[Severity] = "info"
+
+    kind: str = "duplicate_load"
     model: str
     lookup: str  # the field it was looked up by ("pk", "isbn"), "" when unknown
     count: int  # queries that loaded it
@@ -110,9 +127,6 @@ class DuplicateLoadFinding:
     sites: list[str]  # where each load ran, "" for none of the application's lines
     sql: str
     message: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class _Group:

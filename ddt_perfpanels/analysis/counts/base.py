@@ -3,11 +3,13 @@ the rows already carry, the context of one analysis and the naming helpers."""
 
 from __future__ import annotations
 
+import dataclasses
 import keyword
 import re
 from collections import defaultdict
-from dataclasses import dataclass, field, fields
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from django.core.exceptions import FieldDoesNotExist
 from django.db.models import Count, Exists, Q
@@ -15,6 +17,7 @@ from django.db.models.expressions import Col
 from django.db.models.lookups import Lookup
 from django.db.models.sql.query import Query
 from django.db.models.sql.where import WhereNode
+from django.utils.translation import gettext_lazy
 
 from ddt_perfpanels.analysis.decompile import (
     _join_names,
@@ -32,20 +35,8 @@ from ddt_perfpanels.analysis.models import (
     _RelInfo,
 )
 from ddt_perfpanels.conf import get_config
+from ddt_perfpanels.finding import NOT_SERIALIZED, Finding, Severity, StrOrPromise
 from ddt_perfpanels.recording.context import Load, Op, QueryRecord
-
-KINDS = (
-    "count_in_loop",
-    "exists_in_loop",
-    "aggregate_in_loop",
-    "annotation_ignored",
-    "repeated_count",
-    "distinct_join_count",
-    "len_for_count",
-    "count_then_fetch",
-    "bool_for_exists",
-    "exists_then_fetch",
-)
 
 # repeated_count: COUNTs that differ only in the value of one field are
 # written as one GROUP BY from this many distinct values on.
@@ -54,8 +45,30 @@ _GROUP_BY_MIN_VALUES = 3
 FETCH_USES = "fetch_uses"
 
 
-@dataclass
-class CountFinding:
+@dataclass(kw_only=True)
+class CountFinding(Finding):
+    source: ClassVar[str] = "counts"
+    HEADINGS: ClassVar[Mapping[str, StrOrPromise]] = {
+        "count_in_loop": gettext_lazy("count() in a loop"),
+        "exists_in_loop": gettext_lazy("exists() in a loop"),
+        "aggregate_in_loop": gettext_lazy("aggregate() in a loop"),
+        "annotation_ignored": gettext_lazy("Annotation ignored"),
+        "repeated_count": gettext_lazy("Repeated COUNT on one table"),
+        "distinct_join_count": gettext_lazy("Counts over fanned-out joins"),
+        "len_for_count": gettext_lazy("Rows fetched only to count them"),
+        "count_then_fetch": gettext_lazy("count() then the same rows fetched"),
+        "bool_for_exists": gettext_lazy("Rows fetched only to test for any"),
+        "exists_then_fetch": gettext_lazy("exists() then the same rows fetched"),
+    }
+    SEVERITIES: ClassVar[Mapping[str, Severity]] = {
+        "repeated_count": "warn",
+        "distinct_join_count": "warn",
+        "len_for_count": "warn",
+        "count_then_fetch": "info",
+        "bool_for_exists": "warn",
+        "exists_then_fetch": "info",
+    }
+
     kind: str  # one of KINDS
     model: str  # "app_label.Model" of the queryset to change
     field: str  # the relation counted ("books", "author__books"), "" when none
@@ -64,34 +77,27 @@ class CountFinding:
     origin: str  # file:line (or template:line) to change
     suggestion: str  # ready-to-paste code
     message: str
-    access_site: str = ""  # where the counts ran, when not the origin
     attribute: str = ""  # the attribute to read instead (annotation name)
     rows: int = 0  # distinct rows counted one by one / rows fetched for len()
-    imports: str = ""  # the imports the suggestion needs
     # The variable the suggestion names, guessed from the model ("books"); the
     # panel puts the real one in when it can read the line of code.
     variable: str = ""
     template: list[Any] | None = None  # [name, line] when a template ran the query
     sql: str = ""  # one example query
-    stack: list[str] = field(default_factory=list)
-    frames: list[list[Any]] = field(default_factory=list)  # [file, line, function]
+    stack: list[str] = dataclasses.field(default_factory=list)
+    frames: list[list[Any]] = dataclasses.field(default_factory=list)  # [file, line, function]
     # distinct_join_count: {"relations": [...], "rows": n, "joined_rows": N or None,
     # "source": "estimate"|"counted"|"", "capped": bool}; filled in by the panel.
     fanout: dict[str, Any] | None = None
-    # When a package's code is involved: analysis.thirdparty.third_party_label().
-    third_party: dict[str, Any] | None = None
     # distinct_join_count: (alias, vendor, sql, params) of one query, so that the
     # join can be measured on demand. Never serialized.
-    measure: tuple | None = field(default=None, repr=False, compare=False)
-    # Where the fix goes when a framework object owns the queryset (analysis/where.py).
-    where: dict[str, Any] = field(default_factory=dict)
+    measure: tuple[Any, ...] | None = dataclasses.field(
+        default=None, repr=False, compare=False, metadata=NOT_SERIALIZED
+    )
 
-    def to_dict(self) -> dict[str, Any]:
-        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "measure"}
-        data["stack"] = list(self.stack)
-        data["frames"] = [list(f) for f in self.frames]
-        data["fanout"] = dict(self.fanout) if self.fanout is not None else None
-        return data
+
+# The kinds, in the order their findings are listed.
+KINDS = tuple(CountFinding.HEADINGS)
 
 
 # -- annotations already on the rows ---------------------------------------------------
