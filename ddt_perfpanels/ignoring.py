@@ -21,9 +21,14 @@ import inspect
 from contextvars import ContextVar
 from dataclasses import dataclass, fields
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.core.checks import Error, register
+
+if TYPE_CHECKING:
+    from ddt_perfpanels.finding import Finding
+
+F = TypeVar("F", bound="Finding")
 
 KEYS = ("model", "field", "kind", "key", "file", "url_name")
 
@@ -37,7 +42,8 @@ class Rule:
     file: str | None = None
     url_name: str | None = None
 
-    def matches(self, finding: dict[str, Any], source: str, url_name: str | None) -> bool:
+    def matches(self, finding: dict[str, Any], url_name: str | None) -> bool:
+        """``finding``: a finding's ``to_dict()``."""
         if self.url_name is not None and (
             url_name is None or not fnmatchcase(url_name, self.url_name)
         ):
@@ -48,10 +54,8 @@ class Rule:
             names = {finding.get("field") or "", finding.get("path") or ""}
             if not any(fnmatchcase(name, self.field) for name in names if name):
                 return False
-        if self.kind is not None:
-            kind = "nplusone" if source == "nplusone" else finding.get("kind") or source
-            if not fnmatchcase(kind, self.kind):
-                return False
+        if self.kind is not None and not fnmatchcase(finding.get("kind") or "", self.kind):
+            return False
         if self.key is not None and not fnmatchcase(finding.get("pattern") or "", self.key):
             return False
         if self.file is not None:
@@ -324,7 +328,7 @@ def _first_records(recorder: Any, source: str) -> dict[tuple, int]:
     return first
 
 
-def split(findings: list[Any], source: str, recorder: Any) -> tuple[list[Any], list[Any]]:
+def split(findings: list[F], source: str, recorder: Any) -> tuple[list[F], list[F]]:
     """(kept, ignored): the findings no rule accepts, and the others."""
     if not findings:
         return findings, []
@@ -346,7 +350,8 @@ def split(findings: list[Any], source: str, recorder: Any) -> tuple[list[Any], l
     names: dict[Any, str | None] = {}
     # A finding is placed in time by the stack of its example query or call.
     first = _first_records(recorder, source) if spans else {}
-    kept, ignored = [], []
+    kept: list[F] = []
+    ignored: list[F] = []
     for finding in findings:
         data = finding.to_dict()
         frames = tuple(tuple(f) for f in data.get("frames") or ())
@@ -359,12 +364,6 @@ def split(findings: list[Any], source: str, recorder: Any) -> tuple[list[Any], l
                 if span.url is not None:
                     request_url = span.url
         name = _url_name(request_url, names) if request_url is not None else None
-        accepted = any(rule.matches(data, source, name) for rule in (*static, *rules))
+        accepted = any(rule.matches(data, name) for rule in (*static, *rules))
         (ignored if accepted else kept).append(finding)
-    if ignored and source == "nplusone":
-        # "All the fixes in one statement" would bring back the ignored ones.
-        combined = {f.combined_suggestion for f in ignored if f.combined_suggestion}
-        for finding in kept:
-            if finding.combined_suggestion in combined:
-                finding.combined_suggestion = ""
     return kept, ignored

@@ -143,13 +143,15 @@ class Report:
     @property
     def nplusone(self) -> list[NPlusOneFinding]:
         def compute() -> list[NPlusOneFinding]:
-            from ddt_perfpanels.analysis.nplusone import find_nplusone
+            from ddt_perfpanels.analysis.nplusone import drop_ignored_fixes, find_nplusone
 
             config = get_config()
             found = find_nplusone(
                 self._recorder, config["NPLUSONE_MIN_QUERIES"], config["SQL_PREVIEW_CHARS"]
             )
-            return self._accepted("nplusone", found)
+            kept = self._accepted("nplusone", found)
+            drop_ignored_fixes(kept, self._ignored["nplusone"])
+            return kept
 
         return self._safe("nplusone", compute, [])
 

@@ -868,6 +868,15 @@ def find_nplusone(recorder, min_queries: int = 2, sql_chars: int = 2000) -> list
     return findings
 
 
+def drop_ignored_fixes(kept: list[NPlusOneFinding], ignored: list[NPlusOneFinding]) -> None:
+    """No "all the fixes in one statement" of the kept findings brings back the
+    fix of an ignored one."""
+    combined = {f.combined_suggestion for f in ignored if f.combined_suggestion}
+    for finding in kept:
+        if finding.combined_suggestion in combined:
+            finding.combined_suggestion = ""
+
+
 def _queryset_code(load: Load) -> str | None:
     """The queryset as the code wrote it, with its filter and ordering, or None
     when it holds something this cannot write back."""
