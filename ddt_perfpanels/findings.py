@@ -3,8 +3,10 @@ and fix: what test failures, the test summary, the audit and the signals show.""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
+from ddt_perfpanels.finding import Finding
 from ddt_perfpanels.redact import redact_finding
 
 # Keys of a finding's to_dict() worth keeping with a violation; stacks, frames and
@@ -38,17 +40,17 @@ def finding_list(report: Any, redacted: bool = False) -> list[dict[str, Any]]:
     from ddt_perfpanels.report import budgeted
 
     cache = report.cache
-    sources = [
-        ("nplusone", budgeted(report.nplusone)),
-        ("counts", budgeted(report.counts or [])),
-        ("cache", getattr(cache, "findings", None) or ()),
+    findings: list[Finding] = [
+        *budgeted(report.nplusone),
+        *budgeted(report.counts or []),
+        *(getattr(cache, "findings", None) or ()),
     ]
-    found = [
-        compact_finding(f.to_dict(), source, redacted) for source, items in sources for f in items
-    ]
-    for finding in found:
-        finding["title"] = finding_title(finding)
-        finding["key"] = finding_key(finding)
+    found = []
+    for finding in findings:
+        data = compact(finding, redacted)
+        data["title"] = finding.title_of(data)
+        data["key"] = finding.key_of(data)
+        found.append(data)
     return found
 
 
@@ -56,16 +58,35 @@ def ignored_count(report: Any) -> int:
     return sum(len(v) for k, v in report.ignored.items() if k != "unused_eager")
 
 
+@functools.cache
+def _classes() -> dict[str, type[Finding]]:
+    from ddt_perfpanels.analysis.cache import CacheFinding
+    from ddt_perfpanels.analysis.counts.base import CountFinding
+    from ddt_perfpanels.analysis.nplusone import (
+        DuplicateLoadFinding,
+        NPlusOneFinding,
+        UnusedEagerFinding,
+    )
+
+    classes: list[type[Finding]] = [
+        NPlusOneFinding,
+        UnusedEagerFinding,
+        DuplicateLoadFinding,
+        CountFinding,
+        CacheFinding,
+    ]
+    return {cls.source: cls for cls in classes}
+
+
+def finding_class(source: Any) -> type[Finding]:
+    """The class of a compact finding's ``source`` (Finding for one it does not know)."""
+    return _classes().get(source, Finding) if isinstance(source, str) else Finding
+
+
 def finding_key(finding: dict[str, Any]) -> str:
     """What stays the same when the data or the line numbers change:
     "nplusone testapp.Book.author", "counts count_in_loop testapp.Author.books"."""
-    source = finding.get("source", "")
-    if source == "nplusone":
-        return f"nplusone {finding.get('model', '?')}.{finding.get('path') or finding.get('field')}"
-    subject = finding.get("pattern") if source == "cache" else finding.get("model")
-    if source != "cache" and finding.get("field"):
-        subject = f"{subject}.{finding['field']}"
-    return f"{source} {finding.get('kind', '?')} {subject or ''}".rstrip()
+    return finding_class(finding.get("source")).key_of(finding)
 
 
 def _code_lines(label: str, code: str) -> list[str]:
@@ -96,6 +117,11 @@ def format_findings(findings: list[dict[str, Any]]) -> list[str]:
             if finding.get("code") and finding.get("suggestion"):
                 lines.append(f"    ({finding['suggestion']})")
     return lines
+
+
+def compact(finding: Finding, redacted: bool = False) -> dict[str, Any]:
+    """A finding cut down to what a violation, a test failure or the audit keeps."""
+    return compact_finding(finding.to_dict(), finding.source, redacted)
 
 
 def compact_finding(data: dict[str, Any], source: str, redacted: bool = False) -> dict[str, Any]:
@@ -149,17 +175,5 @@ def owner_fix(where: Any) -> dict[str, str]:
 
 
 def finding_title(finding: dict[str, Any]) -> str:
-    """One line naming a stored finding: "N+1: testapp.Book → author (4 queries)"."""
-    source = finding.get("source")
-    count = finding.get("count")
-    if source == "nplusone":
-        what = f"{finding.get('model', '?')} → {finding.get('path') or finding.get('field', '?')}"
-        return f"N+1: {what} ({count} queries)"
-    kind = finding.get("kind", "?")
-    if source == "cache":
-        subject = finding.get("pattern") or ""
-        return f"cache {kind}: {subject} (×{count})" if subject else f"cache {kind} (×{count})"
-    subject = finding.get("model") or ""
-    if subject and finding.get("field"):
-        subject += f".{finding['field']}"
-    return f"{kind}: {subject} ({count} queries)" if subject else f"{kind} ({count} queries)"
+    """One line naming a compact (stored) finding: "N+1: testapp.Book → author (4 queries)"."""
+    return finding_class(finding.get("source")).title_of(finding)

@@ -8,7 +8,7 @@ from typing import Any
 
 from ddt_perfpanels.budgets.config import Budget, Overage
 from ddt_perfpanels.budgets.metrics import METRICS, format_value, ratio
-from ddt_perfpanels.findings import compact_finding
+from ddt_perfpanels.findings import compact
 from ddt_perfpanels.metrics import LIGHT_UNMEASURED
 
 
@@ -83,12 +83,9 @@ def summarize_findings(
     clusters = sorted(
         budgeted(report.nplusone), key=lambda f: (-f.count, f.model, f.path or f.lookup)
     )
-    nplusone = [compact_finding(f.to_dict(), "nplusone", redacted) for f in clusters[:limit]]
-    findings: list[dict] = []
-    for finding in budgeted(report.counts or []):
-        findings.append(compact_finding(finding.to_dict(), "counts", redacted))
+    nplusone = [compact(f, redacted) for f in clusters[:limit]]
     cache = report.cache
-    for finding in getattr(cache, "findings", None) or []:
-        findings.append(compact_finding(finding.to_dict(), "cache", redacted))
+    others = [*budgeted(report.counts or []), *(getattr(cache, "findings", None) or [])]
+    findings = [compact(finding, redacted) for finding in others]
     findings.sort(key=lambda f: -(f.get("count") or 0))  # stable: each source is ordered
     return nplusone, findings[:limit]

@@ -14,6 +14,7 @@ from django.core.checks import Error
 from django.utils.translation import gettext_lazy as _
 
 from ddt_perfpanels.api import capture
+from ddt_perfpanels.finding import Finding
 from ddt_perfpanels.ignoring import note_request
 
 logger = logging.getLogger("ddt_perfpanels")
@@ -213,26 +214,30 @@ def ignored_suffix(stats: dict[str, Any]) -> str:
     return ", " + str(_("%(n)d ignored") % {"n": count}) if count else ""
 
 
-def ignored_rows(report, sources: tuple[str, ...]) -> list[dict[str, Any]]:
+def ignored_rows(report: Any, sources: tuple[str, ...]) -> list[dict[str, Any]]:
     """The findings IGNORE or ignore() accepted: a title, where, and the fix."""
-    from ddt_perfpanels.findings import compact_finding, finding_title
+    from ddt_perfpanels.findings import compact
 
     rows = []
     ignored = report.ignored
     for source in sources:
         for finding in ignored.get(source, ()):
-            data = compact_finding(finding.to_dict(), source)
-            title = finding_title(data) if source != "unused_eager" else (
-                f"unused {data.get('fix', '')}: {data.get('model', '')}"
-            )
+            data = compact(finding)
             rows.append(
                 {
-                    "title": title,
+                    "title": finding.title_of(data),
                     "site": data.get("access_site") or data.get("origin") or "",
                     "fix": data.get("code") or data.get("suggestion") or "",
                 }
             )
     return rows
+
+
+def card_css(cls: type[Finding], finding: dict[str, Any]) -> str:
+    """The class of a stored finding's card, from its kind's severity: a "bad"
+    one has the card's own red border."""
+    severity = cls.severity_of(finding.get("kind") or "")
+    return "" if severity == "bad" else f"ddtpp-{severity}"
 
 
 def source_line(filename: str, line: int) -> str:

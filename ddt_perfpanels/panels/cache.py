@@ -6,25 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from ddt_perfpanels.html import wrappable
-from ddt_perfpanels.panels.base import PerfPanel, with_source
-
-_FINDING_TITLES = {
-    "get_in_loop": _("Single gets in a loop"),
-    "repeated_get": _("Same key read several times"),
-    "miss_without_set": _("Misses that are never filled"),
-    "scan_keys": _("Keyspace scan (KEYS/SCAN)"),
-    "large_value": _("Large values"),
-    "no_expiry": _("Stored without expiry"),
-}
-_SEVERITY = {
-    "get_in_loop": "",
-    "repeated_get": "ddtpp-warn",
-    "miss_without_set": "ddtpp-warn",
-    "scan_keys": "",
-    "large_value": "ddtpp-warn",
-    "no_expiry": "ddtpp-info",
-}
-
+from ddt_perfpanels.panels.base import PerfPanel, card_css, with_source
 
 SHOWN_CALLS = 300
 
@@ -74,15 +56,15 @@ class CacheBreakdownPanel(PerfPanel):
         cache = stats.get("cache")
         if not cache:
             return
-        from ddt_perfpanels.analysis.cache import HIT_METHODS, SIZE_METHODS
+        from ddt_perfpanels.analysis.cache import HIT_METHODS, SIZE_METHODS, CacheFinding
 
         findings = []
         for finding in cache.get("findings", []):
             findings.append(
                 {
                     **finding,
-                    "title": _FINDING_TITLES.get(finding["kind"], finding["kind"]),
-                    "css": _SEVERITY.get(finding["kind"], ""),
+                    "title": CacheFinding.heading_of(finding["kind"]),
+                    "css": card_css(CacheFinding, finding),
                     "source_frames": with_source(finding.get("frames", [])),
                 }
             )

@@ -20,34 +20,16 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from ddt_perfpanels.conf import get_config
-from ddt_perfpanels.panels.base import PerfPanel, ignored_suffix, in_package, with_source
+from ddt_perfpanels.panels.base import (
+    PerfPanel,
+    card_css,
+    ignored_suffix,
+    in_package,
+    with_source,
+)
 
 logger = logging.getLogger("ddt_perfpanels")
 
-TITLES = {
-    "count_in_loop": _("count() in a loop"),
-    "exists_in_loop": _("exists() in a loop"),
-    "aggregate_in_loop": _("aggregate() in a loop"),
-    "annotation_ignored": _("Annotation ignored"),
-    "repeated_count": _("Repeated COUNT on one table"),
-    "distinct_join_count": _("Counts over fanned-out joins"),
-    "len_for_count": _("Rows fetched only to count them"),
-    "count_then_fetch": _("count() then the same rows fetched"),
-    "bool_for_exists": _("Rows fetched only to test for any"),
-    "exists_then_fetch": _("exists() then the same rows fetched"),
-}
-_SEVERITY = {
-    "count_in_loop": "",
-    "exists_in_loop": "",
-    "aggregate_in_loop": "",
-    "annotation_ignored": "",
-    "repeated_count": "ddtpp-warn",
-    "distinct_join_count": "ddtpp-warn",
-    "len_for_count": "ddtpp-warn",
-    "count_then_fetch": "ddtpp-info",
-    "bool_for_exists": "ddtpp-warn",
-    "exists_then_fetch": "ddtpp-info",
-}
 _ACCESS_LABELS = {
     "count_then_fetch": _("rows fetched at"),
     "repeated_count": _("COUNTs ran at"),
@@ -301,6 +283,8 @@ class CountsPanel(PerfPanel):
         }
 
     def add_source_lines(self, stats: dict[str, Any]) -> None:
+        from ddt_perfpanels.analysis.counts.base import CountFinding
+
         errors = list(stats.get("measure_errors") or [])
         findings = []
         for finding in stats.get("counts") or []:
@@ -313,11 +297,10 @@ class CountsPanel(PerfPanel):
             imports = finding.get("imports") or ""
             suggestion = finding.get("suggestion") or ""
             finding["code"] = f"{imports}\n\n{suggestion}" if imports and suggestion else suggestion
-            finding["title"] = TITLES.get(finding.get("kind", ""), finding.get("kind", ""))
-            finding["access_label"] = _ACCESS_LABELS.get(
-                finding.get("kind", ""), _("counts ran at")
-            )
-            finding["css"] = _SEVERITY.get(finding.get("kind", ""), "")
+            kind = finding.get("kind", "")
+            finding["title"] = CountFinding.heading_of(kind)
+            finding["access_label"] = _ACCESS_LABELS.get(kind, _("counts ran at"))
+            finding["css"] = card_css(CountFinding, finding)
             finding["source_frames"] = with_source(finding.get("frames") or [])
             findings.append(finding)
         stats["counts"] = [f for f in findings if not in_package(f)]

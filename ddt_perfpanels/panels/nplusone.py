@@ -5,7 +5,13 @@ from typing import Any
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from ddt_perfpanels.panels.base import PerfPanel, ignored_suffix, in_package, with_source
+from ddt_perfpanels.panels.base import (
+    PerfPanel,
+    card_css,
+    ignored_suffix,
+    in_package,
+    with_source,
+)
 
 
 class NPlusOnePanel(PerfPanel):
@@ -40,16 +46,32 @@ class NPlusOnePanel(PerfPanel):
         }
 
     def add_source_lines(self, stats: dict[str, Any]) -> None:
+        from ddt_perfpanels.analysis.nplusone import (
+            DuplicateLoadFinding,
+            NPlusOneFinding,
+            UnusedEagerFinding,
+        )
+
         clusters = stats.get("nplusone", [])
         stats["packages"] = [c for c in clusters if in_package(c)]
         stats["nplusone"] = [
-            {**cluster, "source_frames": with_source(cluster.get("frames", []))}
+            {
+                **cluster,
+                "source_frames": with_source(cluster.get("frames", [])),
+                "css": card_css(NPlusOneFinding, cluster),
+            }
             for cluster in clusters
             if not in_package(cluster)
         ]
-        unused = stats.get("unused_eager", [])
+        unused = [
+            {**u, "css": card_css(UnusedEagerFinding, u)} for u in stats.get("unused_eager", [])
+        ]
         stats["unused_eager"] = [u for u in unused if u.get("certain", True)]
         stats["unused_notes"] = [u for u in unused if not u.get("certain", True)]
+        stats["duplicate_loads"] = [
+            {**row, "css": card_css(DuplicateLoadFinding, row)}
+            for row in stats.get("duplicate_loads", [])
+        ]
         stats["combined"] = list(
             dict.fromkeys(
                 c["combined_suggestion"] for c in stats["nplusone"] if c.get("combined_suggestion")
