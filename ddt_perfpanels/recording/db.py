@@ -86,11 +86,13 @@ def _record(recorder, sql, params, many, context_, duration, error) -> None:
     if error is not None:
         record.error = context.format_exception(error)
     recorder.queries.append(record)
-    load = getattr(cause, "first_query", False)
-    if load is None:
+    if isinstance(cause, Load) and cause.first_query is None:
         cause.first_query = record
-        if isinstance(cause, Load):
-            where.note(recorder, cause)
+        if cause.built == () and library and not frames:
+            # A package followed a relation: what built its queryset (see
+            # orm._begin_load).
+            cause.built = tuple(library)
+        where.note(recorder, cause)
     if (
         not recorder.light
         and recorder.provenance_stopped_at is None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sys
 import weakref
+from functools import partial
 from typing import Any
 
 from django.db.models import query as query_module
@@ -91,6 +92,10 @@ def _begin_load(recorder, qs) -> Load:
         load.built = qs._hints.get(BUILT_HINT)
         if ANNOTATE_HINT in qs._hints:
             load.annotate_frames = qs._hints[ANNOTATE_HINT]
+    if load.built is None and isinstance(cause, Relation):
+        # A descriptor's own queryset: what built it is said by its first
+        # query's library frames (db._record; _manager_queryset leaves it).
+        load.built = ()
     iterable = qs._iterable_class
     if iterable.__module__ != _DJANGO_ITERABLES:
         load.custom_iterable = iterable.__name__
@@ -114,16 +119,16 @@ def _begin_load(recorder, qs) -> Load:
 def _fetch_all(self):
     recorder = _orm_active.get()
     if recorder is None or self._result_cache is not None:
-        return _originals[QuerySet, "_fetch_all"](self)
+        return _orig_fetch_all(self)
     try:
         load = _begin_load(recorder, self)
     except Exception as exc:
         recorder.internal_error("starting a load", exc)
-        return _originals[QuerySet, "_fetch_all"](self)
+        return _orig_fetch_all(self)
     token = _cause.set(load)
     before = len(recorder.queries)
     try:
-        _originals[QuerySet, "_fetch_all"](self)
+        _orig_fetch_all(self)
     finally:
         _cause.reset(token)
     if self._result_cache is not None:
@@ -155,7 +160,7 @@ def _adopt_rows(recorder, load: Load, rows) -> None:
 def _iterator(self, use_chunked_fetch, chunk_size):
     """``QuerySet.iterator()``: the cause is set only while Django fetches rows,
     never while the caller's loop body runs."""
-    original = _originals[QuerySet, "_iterator"]
+    original = _orig_iterator
     recorder = _orm_active.get()
     if recorder is None:
         yield from original(self, use_chunked_fetch, chunk_size)
@@ -182,7 +187,7 @@ def _model_iterable_iter(self):
     Not a generator: a ``map`` over Django's own generator adds no frame to the
     stack while the query runs (the toolbar walks every frame of every query's
     stack) and costs one plain call per row."""
-    iterator = _originals[ModelIterable, "__iter__"](self)
+    iterator = _orig_model_iter(self)
     recorder = _orm_active.get()
     if recorder is None:
         return iterator
@@ -214,9 +219,8 @@ def _relation_in_effect(qs) -> Relation | None:
     return None
 
 
-def _make_op(name: str):
+def _make_op(name: str, original: Any) -> Any:
     def wrapper(self, *args, **kwargs):
-        original = _originals[QuerySet, name]
         recorder = _orm_active.get()
         if recorder is None:
             return original(self, *args, **kwargs)
@@ -330,13 +334,13 @@ def _eager_owner(frame) -> tuple[str, tuple[str, str] | None]:
     return "library", None
 
 
-def _make_eager(name: str):
+def _make_eager(name: str, original: Any) -> Any:
     """select_related / prefetch_related: remember where each lookup was added,
     so that advice to remove one names that line, and only when it is the
     application's own (not a manager every caller shares, not a package's)."""
 
     def wrapper(self, *lookups):
-        qs = _originals[QuerySet, name](self, *lookups)
+        qs = original(self, *lookups)
         recorder = _orm_active.get()
         if recorder is None or not lookups or lookups == (None,):
             return qs
@@ -379,7 +383,7 @@ class AnnotateSite(list):
 def _annotate(self, *args, **kwargs):
     """Remember where the code called annotate(): a finding about the
     annotation points there, not at the line that evaluated the queryset."""
-    qs = _originals[QuerySet, "annotate"](self, *args, **kwargs)
+    qs = _orig_annotate(self, *args, **kwargs)
     recorder = _orm_active.get()
     if recorder is None or (self._hints and ANNOTATE_HINT in self._hints):
         return qs
@@ -392,13 +396,12 @@ def _annotate(self, *args, **kwargs):
     return qs
 
 
-def _make_async(name: str):
+def _make_async(name: str, original: Any) -> Any:
     """aget(), afirst()...: Django runs the query in a worker thread, whose stack
     has no frame of the application; keep the awaiting code's frames for it."""
     original_name = name
 
     async def wrapper(self, *args, **kwargs):
-        original = _originals[QuerySet, original_name]
         recorder = _orm_active.get()
         if recorder is None:
             return await original(self, *args, **kwargs)
@@ -420,11 +423,13 @@ def _make_async(name: str):
 def _manager_queryset(self):
     """``Manager.get_queryset()``: a queryset a package's code builds carries
     the package's frames (a few, innermost first)."""
-    qs = _originals[BaseManager, "get_queryset"](self)
+    qs = _orig_manager_queryset(self)
     recorder = _orm_active.get()
-    if recorder is None or hasattr(self, "instance"):
+    if recorder is None or hasattr(self, "instance") or isinstance(_cause.get(), Relation):
         # A related manager (author.books): the relation says whose it is, and
-        # a template reads one per row, prefetched or not.
+        # a template reads one per row, prefetched or not. A descriptor's own
+        # queryset (book.author): its first query's library frames say it, from
+        # the same place (db._record), with no walk of the stack here.
         return qs
     try:
 
@@ -457,7 +462,7 @@ def _lazy(recorder, instance, accessor: str, kind: str, call, *args):
 
 
 def _forward_get(self, instance, cls=None):
-    original = _originals[rd.ForwardManyToOneDescriptor, "__get__"]
+    original = _orig_forward_get
     recorder = _orm_active.get()
     if recorder is None or instance is None:
         return original(self, instance, cls)
@@ -484,7 +489,7 @@ def _forward_get(self, instance, cls=None):
 
 
 def _reverse_one_get(self, instance, cls=None):
-    original = _originals[rd.ReverseOneToOneDescriptor, "__get__"]
+    original = _orig_reverse_one_get
     recorder = _orm_active.get()
     if recorder is None or instance is None:
         return original(self, instance, cls)
@@ -504,7 +509,7 @@ def _reverse_one_get(self, instance, cls=None):
 
 
 def _deferred_get(self, instance, cls=None):
-    original = _originals[DeferredAttribute, "__get__"]
+    original = _orig_deferred_get
     if instance is None or self.field.attname in instance.__dict__:
         return original(self, instance, cls)
     recorder = _orm_active.get()
@@ -526,7 +531,7 @@ def _manager_accessor(descriptor) -> tuple[str, str]:
 
 
 def _manager_get(self, instance, cls=None):
-    original = _originals[rd.ReverseManyToOneDescriptor, "__get__"]
+    original = _orig_manager_get
     manager = original(self, instance, cls)
     recorder = _orm_active.get()
     if recorder is None or instance is None:
@@ -605,7 +610,7 @@ def _gfk_owner():
 
 
 def _gfk_get(self, instance, cls=None):
-    original = _originals[_gfk_owner(), "__get__"]
+    original = _orig_gfk_get
     recorder = _orm_active.get()
     if recorder is None or instance is None:
         return original(self, instance, cls)
@@ -628,7 +633,7 @@ def _prefetcher_kind(prefetcher) -> str:
 
 
 def _prefetch_one_level(instances, prefetcher, lookup, level):
-    original = _originals[query_module, "prefetch_one_level"]
+    original = _orig_prefetch_one_level
     recorder = _orm_active.get()
     if recorder is None or not instances:
         return original(instances, prefetcher, lookup, level)
@@ -713,9 +718,8 @@ def _fetched_by(recorder, qs, before: int, len_calls: int) -> None:
             return
 
 
-def _make_fetching(name: str, len_calls: int):
+def _make_fetching(name: str, len_calls: int, original: Any) -> Any:
     def wrapper(self):
-        original = _originals[QuerySet, name]
         recorder = _orm_active.get()
         # Inside an Op or a descriptor's load, Django itself takes the len():
         # QuerySet.get() does.
@@ -745,7 +749,7 @@ def _pending_use(recorder, qs) -> FetchUse | None:
     return entry[1] if entry is not None and entry[0]() is qs else None
 
 
-def _make_using(name: str):
+def _make_using(name: str, original: Any) -> Any:
     """__iter__, __getitem__, __aiter__: the rows are used."""
 
     def wrapper(self, *args):
@@ -756,49 +760,79 @@ def _make_using(name: str):
                 use = uses.pop(self)
                 if use is not None:
                     use.used = True
-        return _originals[QuerySet, name](self, *args)
+        return original(self, *args)
 
     wrapper.__name__ = name
     return wrapper
 
 
-# -- install / uninstall -----------------------------------------------------------------
+# -- install -----------------------------------------------------------------------------
+
+# The originals the module-level hooks call, set once by install(): a global
+# read is cheaper than a lookup by (class, name) on the per-query path.
+_orig_fetch_all: Any = None
+_orig_iterator: Any = None
+_orig_model_iter: Any = None
+_orig_forward_get: Any = None
+_orig_reverse_one_get: Any = None
+_orig_manager_get: Any = None
+_orig_deferred_get: Any = None
+_orig_gfk_get: Any = None
+_orig_prefetch_one_level: Any = None
+_orig_manager_queryset: Any = None
+_orig_annotate: Any = None
 
 
 def _targets() -> list[tuple[Any, str, Any]]:
+    """(owner, name, make): ``make(original)`` returns the hook."""
+
+    def plain(hook: Any, original_global: str) -> Any:
+        def make(original: Any) -> Any:
+            globals()[original_global] = original
+            return hook
+
+        return make
+
     targets = [
-        (QuerySet, "_fetch_all", _fetch_all),
-        (QuerySet, "_iterator", _iterator),
-        (ModelIterable, "__iter__", _model_iterable_iter),
-        (rd.ForwardManyToOneDescriptor, "__get__", _forward_get),
-        (rd.ReverseOneToOneDescriptor, "__get__", _reverse_one_get),
-        (rd.ReverseManyToOneDescriptor, "__get__", _manager_get),
-        (DeferredAttribute, "__get__", _deferred_get),
-        (_gfk_owner(), "__get__", _gfk_get),
-        (query_module, "prefetch_one_level", _prefetch_one_level),
+        (QuerySet, "_fetch_all", plain(_fetch_all, "_orig_fetch_all")),
+        (QuerySet, "_iterator", plain(_iterator, "_orig_iterator")),
+        (ModelIterable, "__iter__", plain(_model_iterable_iter, "_orig_model_iter")),
+        (rd.ForwardManyToOneDescriptor, "__get__", plain(_forward_get, "_orig_forward_get")),
+        (
+            rd.ReverseOneToOneDescriptor,
+            "__get__",
+            plain(_reverse_one_get, "_orig_reverse_one_get"),
+        ),
+        (rd.ReverseManyToOneDescriptor, "__get__", plain(_manager_get, "_orig_manager_get")),
+        (DeferredAttribute, "__get__", plain(_deferred_get, "_orig_deferred_get")),
+        (_gfk_owner(), "__get__", plain(_gfk_get, "_orig_gfk_get")),
+        (
+            query_module,
+            "prefetch_one_level",
+            plain(_prefetch_one_level, "_orig_prefetch_one_level"),
+        ),
+        (BaseManager, "get_queryset", plain(_manager_queryset, "_orig_manager_queryset")),
+        (QuerySet, "annotate", plain(_annotate, "_orig_annotate")),
     ]
     ops = ("count", "exists", "aggregate", "get", "first", "last", "in_bulk", "update", "delete")
     for name in ops:
-        targets.append((QuerySet, name, _make_op(name)))
+        targets.append((QuerySet, name, partial(_make_op, name)))
     for name in ("select_related", "prefetch_related"):
-        targets.append((QuerySet, name, _make_eager(name)))
-    targets.append((BaseManager, "get_queryset", _manager_queryset))
-    targets.append((QuerySet, "annotate", _annotate))
+        targets.append((QuerySet, name, partial(_make_eager, name)))
     for name in ("aget", "afirst", "alast", "acount", "aexists", "aaggregate", "ain_bulk"):
-        targets.append((QuerySet, name, _make_async(name)))
+        targets.append((QuerySet, name, partial(_make_async, name)))
     # Querysets fetched by len()/bool() and whether their rows were used (counts panel).
-    targets.append((QuerySet, "__len__", _make_fetching("__len__", 1)))
-    targets.append((QuerySet, "__bool__", _make_fetching("__bool__", 0)))
+    targets.append((QuerySet, "__len__", partial(_make_fetching, "__len__", 1)))
+    targets.append((QuerySet, "__bool__", partial(_make_fetching, "__bool__", 0)))
     for name in ("__iter__", "__getitem__", "__aiter__"):
-        targets.append((QuerySet, name, _make_using(name)))
+        targets.append((QuerySet, name, partial(_make_using, name)))
     return targets
 
 
 def install() -> None:
     """Once (recording.hooks): each hook passes through outside a full capture."""
-    for owner, name, replacement in _targets():
+    for owner, name, make in _targets():
         if (owner, name) not in _originals:
             source = owner.__dict__ if isinstance(owner, type) else vars(owner)
             _originals[owner, name] = source[name]
-        setattr(owner, name, replacement)
-
+        setattr(owner, name, make(_originals[owner, name]))
