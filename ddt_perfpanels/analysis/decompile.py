@@ -38,7 +38,7 @@ def _path_steps(model, names) -> list[_Step]:
             raise _Unreadable(f"{name} is not a relation")
         multi = bool(f.many_to_many or f.one_to_many)
         if _is_generic(f):
-            back = getattr(f, "related_query_name", None) or ""
+            back = f.remote_field.related_query_name or ""  # the related_query_name= it was given
             steps.append(_Step(name, True, f.related_model, back, generic=True))
         elif isinstance(f, ForeignObjectRel):
             steps.append(_Step(name, multi, f.related_model, f.field.name))

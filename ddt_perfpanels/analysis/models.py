@@ -68,7 +68,7 @@ def _relation_info(owner_cls, accessor: str) -> _RelInfo | None:
             continue
         if _is_generic(f):
             generic = (f.content_type_field_name, f.object_id_field_name)
-            back = getattr(f, "related_query_name", None) or ""
+            back = f.remote_field.related_query_name or ""  # the related_query_name= it was given
             return _RelInfo(
                 owner_cls, accessor, f.name, f.related_model, back, set(generic), generic
             )
