@@ -6,18 +6,24 @@ from here; ``to_dict()`` is what a panel stores.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ddt_perfpanels.conf import get_config
 from ddt_perfpanels.metrics import CACHE_METRICS
 
 if TYPE_CHECKING:
+    from ddt_perfpanels.analysis.cache import CacheReport
+    from ddt_perfpanels.analysis.counts import CountFinding
     from ddt_perfpanels.analysis.nplusone import (
         DuplicateLoadFinding,
         NPlusOneFinding,
         UnusedEagerFinding,
     )
     from ddt_perfpanels.recording.context import QueryRecord, Recorder
+
+_T = TypeVar("_T")
+_F = TypeVar("_F")
 
 _MAX_PARAMS = 50
 _SOURCES = ("nplusone", "unused_eager", "counts", "cache")
@@ -69,9 +75,10 @@ class Report:
         self._ignored: dict[str, list[Any]] = {}
         capture_started(recorder)
 
-    def _get(self, name: str, compute):
+    def _get(self, name: str, compute: Callable[[], _T]) -> _T:
         if name in self._computed:
-            return self._computed[name]
+            computed: _T = self._computed[name]  # what compute() returned before
+            return computed
         value = compute()
         if self._recorder.finished is not None:
             self._computed[name] = value
@@ -128,13 +135,14 @@ class Report:
     @property
     def db_time_ms(self) -> float:
         recorder = self._recorder
-        return sum(q.duration_ms for q in recorder.queries) + recorder.dropped_time_ms
+        total: float = sum(q.duration_ms for q in recorder.queries)
+        return total + recorder.dropped_time_ms
 
     # -- findings ------------------------------------------------------------------
 
     @property
     def nplusone(self) -> list[NPlusOneFinding]:
-        def compute():
+        def compute() -> list[NPlusOneFinding]:
             from ddt_perfpanels.analysis.nplusone import find_nplusone
 
             config = get_config()
@@ -149,7 +157,7 @@ class Report:
     def duplicate_loads(self) -> list[DuplicateLoadFinding]:
         """The same row loaded more than once (not an N+1)."""
 
-        def compute():
+        def compute() -> list[DuplicateLoadFinding]:
             from ddt_perfpanels.analysis.nplusone import find_duplicate_loads
 
             config = get_config()
@@ -161,7 +169,7 @@ class Report:
 
     @property
     def unused_eager(self) -> list[UnusedEagerFinding]:
-        def compute():
+        def compute() -> list[UnusedEagerFinding]:
             from ddt_perfpanels.analysis.nplusone import find_unused_eager
 
             return self._accepted("unused_eager", find_unused_eager(self._recorder))
@@ -169,8 +177,8 @@ class Report:
         return self._safe("unused_eager", compute, [])
 
     @property
-    def counts(self) -> list[Any]:
-        def compute():
+    def counts(self) -> list[CountFinding]:
+        def compute() -> list[CountFinding]:
             from ddt_perfpanels.analysis.counts import find_count_findings
 
             return self._accepted("counts", find_count_findings(self._recorder))
@@ -178,8 +186,8 @@ class Report:
         return self._safe("counts", compute, [])
 
     @property
-    def cache(self) -> Any:
-        def compute():
+    def cache(self) -> CacheReport | None:
+        def compute() -> CacheReport:
             from ddt_perfpanels.analysis.cache import build_cache_report
 
             cache = build_cache_report(self._recorder)
@@ -189,7 +197,7 @@ class Report:
 
         return self._safe("cache", compute, None)
 
-    def _accepted(self, source: str, findings: list[Any]) -> list[Any]:
+    def _accepted(self, source: str, findings: list[_T]) -> list[_T]:
         from ddt_perfpanels.ignoring import split
 
         kept, self._ignored[source] = split(findings, source, self._recorder)
@@ -202,7 +210,7 @@ class Report:
         self.nplusone, self.unused_eager, self.counts, self.cache  # noqa: B018
         return {name: list(self._ignored.get(name, ())) for name in _SOURCES}
 
-    def _safe(self, name: str, compute, fallback):
+    def _safe(self, name: str, compute: Callable[[], _T], fallback: _F) -> _T | _F:
         try:
             return self._get(name, compute)
         except Exception as exc:
@@ -212,7 +220,7 @@ class Report:
 
     @property
     def duplicates(self) -> tuple[int, int]:
-        def compute():
+        def compute() -> tuple[int, int]:
             from ddt_perfpanels.analysis.sql import duplicate_and_similar
 
             return duplicate_and_similar(self._recorder.queries)
@@ -270,7 +278,7 @@ class Report:
         return data
 
 
-def budgeted(findings: list) -> list:
+def budgeted(findings: list[_T]) -> list[_T]:
     """The findings a budget counts: not those whose queryset a package builds,
     unless BUDGET_INCLUDE_THIRD_PARTY says so."""
     if get_config()["BUDGET_INCLUDE_THIRD_PARTY"]:
