@@ -1,12 +1,15 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from ddt_perfpanels.html import wrappable
 from ddt_perfpanels.panels.base import PerfPanel, with_source
+
+if TYPE_CHECKING:
+    from ddt_perfpanels.report import Report
 
 _FINDING_TITLES = {
     "get_in_loop": _("Single gets in a loop"),
@@ -42,7 +45,7 @@ class CacheBreakdownPanel(PerfPanel):
 
     @property
     def nav_subtitle(self) -> str:
-        stats = self.get_stats()
+        stats = self.get_stats()  # type: ignore[no-untyped-call]  # debug_toolbar: unannotated
         totals = (stats.get("cache") or {}).get("totals")
         if not totals:
             return str(_("recording failed")) if stats.get("errors") else ""
@@ -57,7 +60,7 @@ class CacheBreakdownPanel(PerfPanel):
             text += ", " + ngettext("%(n)d finding", "%(n)d findings", findings) % {"n": findings}
         return text
 
-    def build_stats(self, report) -> dict[str, Any]:
+    def build_stats(self, report: Report) -> dict[str, Any]:
         cache = report.cache
         if cache is None:
             return {"cache": None}
