@@ -7,13 +7,14 @@ Everything needs staff status and the ``view_budgetviolation`` permission.
 from __future__ import annotations
 
 import csv
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlencode
 
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Exists, Max, Min, OuterRef
+from django.db.models import Exists, Max, Min, OuterRef, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -28,15 +29,27 @@ from ddt_perfpanels.findings import finding_title
 from ddt_perfpanels.html import wrappable
 from ddt_perfpanels.models import BudgetViolation, ViolationMetric
 
+if TYPE_CHECKING:
+    from django.urls import URLPattern
+    from django.utils.functional import _StrOrPromise
+
+    # Generic for django-stubs only: not subscriptable at run time.
+    _Paginator = Paginator[BudgetViolation]
+    _ModelAdmin = admin.ModelAdmin[BudgetViolation]
+else:
+    _Paginator = Paginator
+    _ModelAdmin = admin.ModelAdmin
+
 LIST_COUNT_CAP = 10_000
 
 
-class CappedPaginator(Paginator):
+class CappedPaginator(_Paginator):
     """Counts at most LIST_COUNT_CAP rows: the list never counts a whole table."""
 
     @cached_property
     def count(self) -> int:
-        return self.object_list[:LIST_COUNT_CAP].count()
+        rows = cast("QuerySet[BudgetViolation]", self.object_list)  # the changelist's
+        return rows[:LIST_COUNT_CAP].count()
 
 
 class RouteFilter(admin.SimpleListFilter):
@@ -45,11 +58,13 @@ class RouteFilter(admin.SimpleListFilter):
     title = _("route")
     parameter_name = "route"
 
-    def lookups(self, request, model_admin):
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
+    ) -> list[tuple[str, _StrOrPromise]]:
         value = self.value()
         return [(value, value or _("(no URL matched)"))] if value is not None else []
 
-    def queryset(self, request, queryset):
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         value = self.value()
         return queryset.filter(route=value) if value is not None else queryset
 
@@ -58,10 +73,12 @@ class MetricFilter(admin.SimpleListFilter):
     title = _("metric over budget")
     parameter_name = "metric"
 
-    def lookups(self, request, model_admin):
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
+    ) -> list[tuple[str, _StrOrPromise]]:
         return [(m.name, m.label) for m in METRICS.values()]
 
-    def queryset(self, request, queryset):
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         value = self.value()
         if not value:
             return queryset
@@ -74,10 +91,12 @@ class MethodFilter(admin.SimpleListFilter):
     title = _("method")
     parameter_name = "method"
 
-    def lookups(self, request, model_admin):
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
+    ) -> list[tuple[str, _StrOrPromise]]:
         return [(m, m) for m in dashboard.METHODS]
 
-    def queryset(self, request, queryset):
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         return queryset.filter(method=self.value()) if self.value() else queryset
 
 
@@ -85,10 +104,12 @@ class StatusFilter(admin.SimpleListFilter):
     title = _("status")
     parameter_name = "status_class"
 
-    def lookups(self, request, model_admin):
+    def lookups(
+        self, request: HttpRequest, model_admin: admin.ModelAdmin[Any]
+    ) -> list[tuple[str, _StrOrPromise]]:
         return [("2", "2xx"), ("3", "3xx"), ("4", "4xx"), ("5", "5xx")]
 
-    def queryset(self, request, queryset):
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         value = self.value()
         if value not in ("2", "3", "4", "5"):
             return queryset
@@ -97,7 +118,7 @@ class StatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(BudgetViolation)
-class BudgetViolationAdmin(admin.ModelAdmin):
+class BudgetViolationAdmin(_ModelAdmin):
     list_display = (
         "created_at",
         "route_display",
@@ -142,7 +163,7 @@ class BudgetViolationAdmin(admin.ModelAdmin):
         super().delete_model(request, obj)
         rollup.forget(obj.created_at, using=obj._state.db)
 
-    def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[BudgetViolation]) -> None:
         span = queryset.order_by().aggregate(first=Min("created_at"), last=Max("created_at"))
         super().delete_queryset(request, queryset)
         if span["first"] is not None:
@@ -175,9 +196,15 @@ class BudgetViolationAdmin(admin.ModelAdmin):
 
     # -- the detail page -------------------------------------------------------------
 
-    def change_view(self, request, object_id, form_url="", extra_context=None):
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
         extra_context = dict(extra_context or {})
-        obj = self.get_object(request, admin.utils.unquote(object_id))
+        obj = self.get_object(request, unquote(object_id))
         if obj is not None:
             extra_context["budget_rows"] = _metric_rows(obj)
             extra_context["budget_fixes"] = [
@@ -192,7 +219,7 @@ class BudgetViolationAdmin(admin.ModelAdmin):
 
     # -- the dashboard -----------------------------------------------------------------
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         info = self.opts.app_label, self.opts.model_name
         return [
             path(
@@ -203,7 +230,9 @@ class BudgetViolationAdmin(admin.ModelAdmin):
             *super().get_urls(),
         ]
 
-    def changelist_view(self, request, extra_context=None):
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
         extra_context = {
             "dashboard_url": self._dashboard_url({}),
             "count_cap": LIST_COUNT_CAP,

@@ -5,6 +5,7 @@ one transaction per database that is rolled back."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -124,7 +125,7 @@ def _takes_arguments(pattern: Any) -> bool:
     return bool(regex is not None and regex.groups)
 
 
-def pages_to_audit(extra_urls: list[str] = (), admin: bool = True) -> list[Page]:
+def pages_to_audit(extra_urls: Sequence[str] = (), admin: bool = True) -> list[Page]:
     from ddt_perfpanels.conf import get_config
 
     pages = admin_pages() if admin else []

@@ -198,7 +198,7 @@ class IgnoreLog:
 
 
 def log_of(recorder: Any) -> IgnoreLog:
-    log = recorder.extras.get("ignore")
+    log: IgnoreLog | None = recorder.extras.get("ignore")
     if log is None or log.recorder is not recorder:
         # None, or a nested capture's, taken over when it was absorbed.
         mine = IgnoreLog(recorder)
@@ -319,10 +319,10 @@ def _url_name(url: Any, names: dict[Any, str | None]) -> str | None:
     return names[url]
 
 
-def _first_records(recorder: Any, source: str) -> dict[tuple, int]:
+def _first_records(recorder: Any, source: str) -> dict[tuple[tuple[Any, ...], ...], int]:
     """Each stack -> the first query (or cache call) made from it."""
     records = _calls(recorder) if source == "cache" else recorder.queries
-    first: dict[tuple, int] = {}
+    first: dict[tuple[tuple[Any, ...], ...], int] = {}
     for record in records:
         first.setdefault(tuple(tuple(f) for f in record.frames), id(record))
     return first

@@ -15,12 +15,18 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from time import monotonic
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 
 from ddt_perfpanels.conf import get_config
 from ddt_perfpanels.redact import redact_words, storable, storable_json
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
+    from ddt_perfpanels.api import capture
+    from ddt_perfpanels.budgets.config import Budget
 
 logger = logging.getLogger("ddt_perfpanels")
 
@@ -47,26 +53,28 @@ class BudgetMiddleware:
     def __call__(self, request: Any) -> Any:
         if self.async_mode:
             return self.__acall__(request)
-        cap = self._start(request)
-        if cap is None:
+        started = self._start(request)
+        if started is None:
             return self.get_response(request)
+        cap, budget = started
         try:
             response = self.get_response(request)
         finally:
             self._stop(cap)
-        self._record(request, response, cap)
+        self._record(request, response, cap, budget)
         return response
 
     async def __acall__(self, request: Any) -> Any:
-        cap = self._start(request)
-        if cap is None:
+        started = self._start(request)
+        if started is None:
             return await self.get_response(request)
+        cap, budget = started
         try:
             response = await self.get_response(request)
         finally:
             self._stop(cap)
         try:
-            await sync_to_async(self._record)(request, response, cap)
+            await sync_to_async(self._record)(request, response, cap, budget)
         except Exception:  # pragma: no cover - _record catches everything itself
             logger.exception(
                 "ddt_perfpanels could not check the budget of %s", _loggable(request.path)
@@ -75,8 +83,9 @@ class BudgetMiddleware:
 
     # -- measuring -----------------------------------------------------------------
 
-    def _start(self, request: Any) -> Any:
-        """A started capture when this request is to be checked, else None."""
+    def _start(self, request: Any) -> tuple[capture, Budget] | None:
+        """A started capture and the request's budget when this request is to be
+        checked, else None."""
         try:
             budget = self._wants(request)
             if not budget:
@@ -86,16 +95,15 @@ class BudgetMiddleware:
 
             cap = capture(light=_light_enough(budget))
             cap.start()
-            cap.budget = budget
             note_request(cap.report, request)
-            return cap
+            return cap, budget
         except Exception:
             logger.exception(
                 "ddt_perfpanels could not start measuring %s", _loggable(request.path)
             )
             return None
 
-    def _wants(self, request: Any) -> Any:
+    def _wants(self, request: Any) -> Budget | None:
         """The budget of this request when it is sampled, not the toolbar's own,
         and some budget applies to it; else None."""
         rate = get_config()["BUDGET_SAMPLE_RATE"]
@@ -118,7 +126,7 @@ class BudgetMiddleware:
             request._ddt_perfpanels_match = match
         return budget
 
-    def _stop(self, cap: Any) -> None:
+    def _stop(self, cap: capture) -> None:
         try:
             cap.stop()
         except Exception:  # pragma: no cover - capture() handles its own failures
@@ -126,12 +134,13 @@ class BudgetMiddleware:
 
     # -- recording -----------------------------------------------------------------
 
-    def _record(self, request: Any, response: Any, cap: Any) -> None:
+    def _record(self, request: Any, response: Any, cap: capture, budget: Budget) -> None:
+        """``budget``: the one found when the request came in (its URL resolved then)."""
         try:
             from ddt_perfpanels.budgets.evaluate import evaluate
 
-            # The budget found when the request came in (its URL resolved then).
-            budget, report = cap.budget, cap.report
+            report = cap.report
+            assert report is not None  # started
             result = evaluate(report, budget)
             if result.over:
                 try:
@@ -159,7 +168,7 @@ class BudgetMiddleware:
 _TRIM_AFTER_QUERIES = 5_000
 
 
-def _release(cap: Any) -> None:
+def _release(cap: capture) -> None:
     """Free the capture's records now; after a big one, let the C allocator give
     the freed memory back, so a worker's RSS returns near where it was."""
     try:
@@ -170,7 +179,7 @@ def _release(cap: Any) -> None:
             _trim_memory()
     except Exception:  # pragma: no cover - defensive
         logger.exception("ddt_perfpanels could not release a capture")
-    cap.report = cap.budget = None
+    cap.report = None
 
 
 _malloc_trim: Any = None
@@ -259,7 +268,7 @@ def _loggable(path: str) -> str:
     return redact_words(storable(path))[:_MAX_PATH]
 
 
-def stored_path(request: Any, match: Any) -> str:
+def stored_path(request: HttpRequest, match: Any) -> str:
     """What ``BudgetViolation.path`` keeps: the matched URL pattern with its
     placeholders (``/accounts/reset/<uidb64>/<token>/``); for a path no URL
     matched, the path with its variable parts replaced as in cache keys. The
@@ -410,11 +419,11 @@ def _unseen_by_toolbar(alias: str) -> Iterator[None]:
     if logger is None:
         yield
         return
-    connection._djdt_logger = None
+    connection._djdt_logger = None  # type: ignore[attr-defined]  # the toolbar's attribute
     try:
         yield
     finally:
-        connection._djdt_logger = logger
+        connection._djdt_logger = logger  # type: ignore[attr-defined]
 
 
 # monotonic() of this process's last look at the oldest row (None: not yet).

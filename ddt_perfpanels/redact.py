@@ -135,7 +135,7 @@ def redact_sql(sql: str) -> str:
         return PLACEHOLDER
     out: list[str] = []
     for statement in statements:
-        for token in statement.flatten():
+        for token in statement.flatten():  # type: ignore[no-untyped-call]  # sqlparse: unannotated
             if token.ttype in T.Literal.String.Single or token.ttype in T.Literal.Number:
                 out.append("%s")
             elif token.ttype in T.Comment:
@@ -182,11 +182,13 @@ def redact_code(code: str, values: set[str] | None = None) -> str:
     assigned = ""  # the name of ``name = (...)``, while its value is read
     for i, tok in enumerate(tokens):
         if tok.type == tokenize.OP and tok.string in "([{":
-            named = previous is not None and previous.type == tokenize.NAME
+            name = (
+                previous.string if previous is not None and previous.type == tokenize.NAME else None
+            )
             if not stack and previous is not None and previous.string == "=" and assigned:
                 stack.append(assigned if assigned in _NAMING_ATTRIBUTES else None)
             else:
-                stack.append(previous.string if named and tok.string != "{" else None)
+                stack.append(name if tok.string != "{" else None)
         elif tok.type == tokenize.OP and tok.string in ")]}":
             if stack:
                 stack.pop()
@@ -230,7 +232,7 @@ def _string(literal: str, stack: list[str | None], previous: Any) -> str:
     return PLACEHOLDER
 
 
-def _apply(code: str, replacements: dict) -> str:
+def _apply(code: str, replacements: dict[tuple[tuple[int, int], tuple[int, int]], str]) -> str:
     if not replacements:
         return code
     lines = code.splitlines(keepends=True)
@@ -262,7 +264,7 @@ def redact_prose(text: str, values: set[str] | None = None) -> str:
     ``...``; quoted names (``"author"``) stay; words shaped like values are
     redacted as in cache keys. ``values``: gets the quoted values replaced."""
 
-    def quoted(match: re.Match) -> str:
+    def quoted(match: re.Match[str]) -> str:
         eq, body = match.group("eq") or "", match.group("body")
         if not eq and _NAME.fullmatch(body) and redact_words(body) == body:
             return match.group(0)

@@ -136,7 +136,8 @@ class Report:
     @property
     def db_time_ms(self) -> float:
         recorder = self._recorder
-        return sum(q.duration_ms for q in recorder.queries) + recorder.dropped_time_ms
+        total: float = sum(q.duration_ms for q in recorder.queries)
+        return total + recorder.dropped_time_ms
 
     # -- findings ------------------------------------------------------------------
 
@@ -159,7 +160,7 @@ class Report:
     def duplicate_loads(self) -> list[DuplicateLoadFinding]:
         """The same row loaded more than once (not an N+1)."""
 
-        def compute():
+        def compute() -> list[DuplicateLoadFinding]:
             from ddt_perfpanels.analysis.nplusone import find_duplicate_loads
 
             config = get_config()
@@ -171,7 +172,7 @@ class Report:
 
     @property
     def unused_eager(self) -> list[UnusedEagerFinding]:
-        def compute():
+        def compute() -> list[UnusedEagerFinding]:
             from ddt_perfpanels.analysis.nplusone import find_unused_eager
 
             return self._accepted("unused_eager", find_unused_eager(self._recorder))
@@ -222,7 +223,7 @@ class Report:
 
     @property
     def duplicates(self) -> tuple[int, int]:
-        def compute():
+        def compute() -> tuple[int, int]:
             from ddt_perfpanels.analysis.sql import duplicate_and_similar
 
             return duplicate_and_similar(self._recorder.queries)

@@ -126,12 +126,13 @@ class TestMeasure:
         }
 
 
-def _path_of(environ: Any, scope: Any) -> str:
+def _path_of(environ: dict[str, Any] | None, scope: dict[str, Any] | None) -> str:
+    path: str = ""
     if environ:
-        return environ.get("PATH_INFO", "")
-    if scope:
-        return scope.get("path", "")
-    return ""
+        path = environ.get("PATH_INFO", "")
+    elif scope:
+        path = scope.get("path", "")
+    return path
 
 
 def _request_started(sender: Any, environ: Any = None, scope: Any = None, **kwargs: Any) -> None:

@@ -7,6 +7,7 @@ tests/conftest.py starts (tests/servers.py) on a free loopback port.
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 # An "installed" package for the third-party tests: a site directory of its own.
 THIRD_PARTY_SITE = str(Path(__file__).resolve().parent / "thirdparty" / "site-packages")
@@ -84,4 +85,4 @@ DEBUG_TOOLBAR_PANELS = [
 ]
 
 # Tests add to it: {**settings.DDT_PERFPANELS, ...}
-DDT_PERFPANELS: dict = {}
+DDT_PERFPANELS: dict[str, Any] = {}

@@ -852,3 +852,14 @@ def test_a_failing_detector_hides_nothing_else(monkeypatch):
     report = run(lambda: (count_books(Author.objects.all()), list(annotated_authors())))
     assert [f.kind for f in report.counts] == ["count_in_loop"]
     assert any("counts: distinct_join_count: RuntimeError: boom" in e for e in report.errors)
+
+
+def test_generic_relation_way_back_is_its_related_query_name():
+    """A GenericRelation's lookup back from the related model is the
+    related_query_name= it was given ("" for none), not the method of that name."""
+    from ddt_perfpanels.analysis.decompile import _path_steps
+    from ddt_perfpanels.analysis.models import _relation_info
+
+    assert _path_steps(Book, ["comments"])[0].back == ""
+    info = _relation_info(Book, "comments")
+    assert info is not None and info.back == ""

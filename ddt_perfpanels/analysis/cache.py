@@ -11,14 +11,18 @@ row, ``badge_progress:{int}``.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.utils.translation import gettext_lazy
 
 from ddt_perfpanels.conf import get_config
 from ddt_perfpanels.finding import Finding, Severity, StrOrPromise, given
+
+if TYPE_CHECKING:
+    from ddt_perfpanels.recording.cache_records import CacheCall, KeyEvent
+    from ddt_perfpanels.recording.context import Recorder
 
 # How a call's hit/miss was decided -> (exact?, what the panel says).
 HIT_METHODS: dict[str, tuple[bool, str]] = {
@@ -53,7 +57,7 @@ _HEX = re.compile(r"[0-9a-fA-F]+")
 _SESSION = re.compile(r"^(django\.contrib\.sessions\.cached?_?(?:db)?)([a-z0-9]+)$")
 
 
-def _abstract_token(match: re.Match) -> str:
+def _abstract_token(match: re.Match[str]) -> str:
     token = match.group(0)
     if token.isdigit():
         return "{int}"
@@ -198,7 +202,7 @@ class CacheReport:
 
     def __init__(self, record: Any, config: dict[str, Any]):
         self.record = record
-        self.calls = list(record.calls) if record is not None else []
+        self.calls: list[CacheCall] = list(record.calls) if record is not None else []
         self.dropped_calls = record.dropped_calls if record is not None else 0
         self._dropped_ms = record.dropped_ms if record is not None else 0.0
         self.config = config
@@ -327,7 +331,7 @@ class CacheReport:
         self.findings = findings
 
     def _get_in_loop(self, minimum: int) -> list[CacheFinding]:
-        groups: dict[tuple, list] = {}
+        groups: dict[tuple[str, str, str, bool, bool], list[CacheCall]] = {}
         for call in self.calls:
             single = call.operation in ("get", "aget") or (call.raw and call.operation == "GET")
             if not single or len(call.keys) != 1 or call.error is not None:
@@ -365,19 +369,19 @@ class CacheReport:
             )
         return findings
 
-    def _read_events(self):
+    def _read_events(self) -> Iterator[tuple[CacheCall, KeyEvent]]:
         for call in self.calls:
             for event in call.keys:
                 yield call, event
 
     def _repeated_gets(self, minimum: int) -> list[CacheFinding]:
-        reads: dict[tuple[str, str], list] = {}
+        reads: dict[tuple[str, str], list[tuple[CacheCall, KeyEvent]]] = {}
         for call, event in self._read_events():
             if event.op == "read":
                 reads.setdefault((call.alias, event.stored or event.written), []).append(
                     (call, event)
                 )
-        by_pattern: dict[tuple[str, str], list] = {}
+        by_pattern: dict[tuple[str, str], list[list[tuple[CacheCall, KeyEvent]]]] = {}
         for (alias, _), events in reads.items():
             if len(events) >= minimum:
                 pattern = abstract_key(events[0][1].written)
@@ -411,7 +415,7 @@ class CacheReport:
         return findings
 
     def _misses_without_set(self) -> list[CacheFinding]:
-        missed: dict[tuple[str, str], list] = {}
+        missed: dict[tuple[str, str], list[tuple[CacheCall, KeyEvent]]] = {}
         filled: set[tuple[str, str]] = set()
         for call, event in self._read_events():
             key = (call.alias, event.stored or event.written)
@@ -419,7 +423,7 @@ class CacheReport:
                 filled.add(key)
             if event.op == "read" and event.hit is False:
                 missed.setdefault(key, []).append((call, event))
-        by_pattern: dict[tuple[str, str], list] = {}
+        by_pattern: dict[tuple[str, str], list[list[tuple[CacheCall, KeyEvent]]]] = {}
         for key, events in missed.items():
             if key not in filled:
                 pattern = abstract_key(events[0][1].written)
@@ -457,7 +461,7 @@ class CacheReport:
         return findings
 
     def _scans(self) -> list[CacheFinding]:
-        groups: dict[tuple, list] = {}
+        groups: dict[tuple[str, str, str], list[CacheCall]] = {}
         for call in self.calls:
             if call.kind != "scan":
                 continue
@@ -505,7 +509,7 @@ class CacheReport:
         return findings
 
     def _large_values(self, limit: int) -> list[CacheFinding]:
-        groups: dict[tuple[str, str], list] = {}
+        groups: dict[tuple[str, str], list[tuple[CacheCall, KeyEvent, int]]] = {}
         for call, event in self._read_events():
             size = max(event.read_bytes or 0, event.written_bytes or 0)
             if size > limit:
@@ -546,7 +550,7 @@ class CacheReport:
         return findings
 
     def _no_expiry(self) -> list[CacheFinding]:
-        groups: dict[tuple[str, str], list] = {}
+        groups: dict[tuple[str, str], list[tuple[CacheCall, KeyEvent]]] = {}
         for call in self.calls:
             if call.raw or not call.timeout_given or call.timeout is not None:
                 continue
@@ -620,14 +624,14 @@ class CacheReport:
 # What CacheReport.metrics() returns, all 0 when nothing was cached.
 
 
-def build_cache_report(recorder) -> CacheReport:
+def build_cache_report(recorder: Recorder) -> CacheReport:
     return CacheReport(recorder.extras.get("cache"), get_config())
 
 
 # -- helpers -----------------------------------------------------------------------------
 
 
-def call_to_dict(call) -> dict[str, Any]:
+def call_to_dict(call: CacheCall) -> dict[str, Any]:
     hits = sum(1 for e in call.keys if e.hit is True)
     misses = sum(1 for e in call.keys if e.hit is False)
     return {
@@ -690,7 +694,7 @@ def _jsonable_timeout(value: Any) -> Any:
     return str(value)
 
 
-def _examples(items) -> list[str]:
+def _examples(items: Iterable[str]) -> list[str]:
     seen: dict[str, None] = {}
     for item in items:
         seen.setdefault(item, None)
@@ -699,7 +703,7 @@ def _examples(items) -> list[str]:
     return list(seen)
 
 
-def _finding(*, calls: list, keys=(), **fields: Any) -> CacheFinding:
+def _finding(*, calls: list[CacheCall], keys: Iterable[str] = (), **fields: Any) -> CacheFinding:
     """A finding with its example keys, call sites and one example stack."""
     return CacheFinding(
         keys=list(keys),

@@ -9,20 +9,26 @@ raises ``Unreadable`` and the caller says so instead of guessing.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ddt_perfpanels.analysis import decompile
 from ddt_perfpanels.analysis.code import flatten_select_related, quoted
 
+if TYPE_CHECKING:
+    from django.db.models.sql.query import Query
+
 Unreadable = decompile._Unreadable
+_T = TypeVar("_T")
 
 
-def _ordering(query) -> str:
-    order_by = list(query.order_by)
-    if not all(isinstance(item, str) for item in order_by):
+def _ordering(query: Query) -> str:
+    items = query.order_by or ()  # a tuple (django-stubs also allows None)
+    order_by = [item for item in items if isinstance(item, str)]
+    if len(order_by) != len(items):
         raise Unreadable("an ordering expression")
     text = ""
-    default = list(query.model._meta.ordering) if query.model is not None else []
+    default = list(query.model._meta.ordering or ()) if query.model is not None else []
     if order_by and order_by != default:  # the model's own ordering goes without saying
         text = f".order_by({quoted(order_by)})"
     elif not query.default_ordering:
@@ -32,7 +38,7 @@ def _ordering(query) -> str:
     return text
 
 
-def filter_calls(query, drop: set[str] | frozenset[str] = frozenset()) -> str:
+def filter_calls(query: Query, drop: set[str] | frozenset[str] = frozenset()) -> str:
     """``.filter(...).exclude(...)`` of the query's WHERE, without the lookups in
     ``drop`` (what a related manager adds by itself)."""
     q = decompile.where_to_q(query, query.where)
@@ -42,7 +48,7 @@ def filter_calls(query, drop: set[str] | frozenset[str] = frozenset()) -> str:
 
 
 def query_calls(
-    query,
+    query: Query,
     drop: set[str] | frozenset[str] = frozenset(),
     *,
     slicing: bool = False,
@@ -88,7 +94,7 @@ def queryset_code(queryset: Any) -> str:
     return text
 
 
-def read_back(render, fallback: str) -> tuple[str, bool]:
+def read_back(render: Callable[[], str], fallback: _T) -> tuple[str | _T, bool]:
     """``(render(), True)``, or ``(fallback, False)`` when the query has a part
     with no plain ORM spelling."""
     try:

@@ -55,7 +55,7 @@ def render_q(q: Any) -> str:
     return f"~{text}" if q.negated else text
 
 
-def render_call(method: str, args: tuple, kwargs: dict) -> str:
+def render_call(method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
     rendered = [render_value(a) for a in args]
     rendered += [f"{k}={render_value(v)}" for k, v in kwargs.items()]
     return f".{method}({', '.join(rendered)})"

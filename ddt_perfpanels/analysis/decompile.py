@@ -4,7 +4,8 @@ that keeps the application's own filters writes from."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from django.db.models import F, Q
 from django.db.models.expressions import Col
@@ -16,13 +17,20 @@ from django.db.models.sql.where import WhereNode
 from ddt_perfpanels.analysis.code import render_q, render_value
 from ddt_perfpanels.analysis.models import _is_generic
 
+if TYPE_CHECKING:
+    from django.contrib.contenttypes.fields import GenericRelation
+    from django.db.models import Model
+    from django.db.models.fields.related import RelatedField
+
 
 class _Step:
     """One relation on a lookup path, and how to come back along it."""
 
     __slots__ = ("name", "multi", "target", "back", "generic")
 
-    def __init__(self, name, multi, target, back, generic=False):
+    def __init__(
+        self, name: str, multi: bool, target: type[Model], back: str, generic: bool = False
+    ) -> None:
         self.name = name
         self.multi = multi
         self.target = target
@@ -30,7 +38,7 @@ class _Step:
         self.generic = generic
 
 
-def _path_steps(model, names) -> list[_Step]:
+def _path_steps(model: type[Model], names: Iterable[str]) -> list[_Step]:
     steps = []
     for name in names:
         f = model._meta.get_field(name)
@@ -38,12 +46,15 @@ def _path_steps(model, names) -> list[_Step]:
             raise _Unreadable(f"{name} is not a relation")
         multi = bool(f.many_to_many or f.one_to_many)
         if _is_generic(f):
-            back = getattr(f, "related_query_name", None) or ""
+            # By its class name: contenttypes may not be installed. The back lookup
+            # is the related_query_name= it was given (not the method of that name).
+            back = cast("GenericRelation", f).remote_field.related_query_name or ""
             steps.append(_Step(name, True, f.related_model, back, generic=True))
         elif isinstance(f, ForeignObjectRel):
             steps.append(_Step(name, multi, f.related_model, f.field.name))
         else:
-            steps.append(_Step(name, multi, f.related_model, f.related_query_name()))
+            forward = cast("RelatedField[Any, Any]", f)  # a relation, not a reverse one
+            steps.append(_Step(name, multi, f.related_model, forward.related_query_name()))
         model = f.related_model
     return steps
 
@@ -55,11 +66,16 @@ class _Unreadable(Exception):
     """A part of a query that has no plain ORM spelling (raw SQL, subqueries...)."""
 
 
-def _through_m2m(rel):
+def _through_m2m(rel: ForeignObjectRel) -> str | None:
     """The (name, is_forward) of the many-to-many that ``rel`` (a reverse FK into
     an auto-created through table) is the first half of; None otherwise."""
     through = rel.related_model
-    declaring = through._meta.auto_created if through is not None else None
+    # django-stubs says bool: it is False or the model that declared the many-to-many.
+    declaring = (
+        cast("type[Model] | Literal[False]", through._meta.auto_created)
+        if through is not None
+        else None
+    )
     if not declaring:
         return None
     for m2m in declaring._meta.local_many_to_many:
@@ -73,7 +89,7 @@ def _through_m2m(rel):
 def _join_names(query: Query, alias: str) -> tuple[list[str], bool]:
     """The lookup path from the query's model to a table alias, and whether the
     alias is the through table of a many-to-many (its far column is the relation)."""
-    chain = []
+    chain: list[Any] = []  # Joins, or a package's join class (it has a parent_alias)
     while True:
         join = query.alias_map.get(alias)
         if join is None:
@@ -126,7 +142,7 @@ def _relation_path(query: Query, col: Col) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _lhs_path(query: Query, lhs) -> str:
+def _lhs_path(query: Query, lhs: object) -> str:
     if isinstance(lhs, Col):
         return "__".join(_col_path(query, lhs))
     if isinstance(lhs, Transform) and getattr(lhs, "lookup_name", None):
@@ -146,7 +162,7 @@ def _lookup_child(query: Query, lookup: Lookup) -> tuple[str, Any]:
     return key, value
 
 
-def where_to_q(query: Query, node) -> Q:
+def where_to_q(query: Query, node: object) -> Q:
     """A WHERE tree as the Q object that would produce it."""
     if not isinstance(node, WhereNode):
         raise _Unreadable(type(node).__name__)
@@ -169,18 +185,24 @@ def where_to_q(query: Query, node) -> Q:
     return q
 
 
+def q_children(q: Q) -> list[Q | tuple[str, Any]]:
+    """The children of a Q that where_to_q built (or one of the same shape):
+    Q objects and (lookup, value) pairs. django-stubs types them as any Node."""
+    return cast("list[Q | tuple[str, Any]]", q.children)
+
+
 def prefix_q(q: Q, prefix: str) -> Q:
     """The same filter, seen from a model ``prefix`` away (published -> books__published)."""
     out = Q()
     out.connector = q.connector
     out.negated = q.negated
-    for child in q.children:
+    for child in q_children(q):
         if isinstance(child, Q):
             out.children.append(prefix_q(child, prefix))
         else:
             key, value = child
             if isinstance(value, F):
-                value = F(f"{prefix}__{value.name}")
+                value = F(f"{prefix}__{value.name}")  # type: ignore[attr-defined]  # not in django-stubs
             out.children.append((f"{prefix}__{key}", value))
     return out
 
@@ -198,9 +220,10 @@ def _plain_kwargs(q: Q) -> list[tuple[str, Any]] | None:
     """The lookups of a plain ``filter(a=1, b=2)``, or None."""
     if q.negated or (q.connector != "AND" and len(q.children) > 1):
         return None
-    if not all(isinstance(c, tuple) for c in q.children):
+    pairs = [c for c in q_children(q) if isinstance(c, tuple)]
+    if len(pairs) != len(q.children):
         return None
-    return list(q.children)
+    return pairs
 
 
 def _kwargs_text(kwargs: list[tuple[str, Any]]) -> str:
@@ -230,9 +253,9 @@ def _filter_call(q: Q | None) -> str:
         return f".filter({_kwargs_text(kwargs)})"
     if q.connector != "AND" or q.negated:
         return f".filter({q_expr(q)})"
-    plain = [c for c in q.children if isinstance(c, tuple)]
+    plain = [c for c in q_children(q) if isinstance(c, tuple)]
     text = f".filter({_kwargs_text(plain)})" if plain else ""
-    for child in q.children:
+    for child in q_children(q):
         if isinstance(child, tuple):
             continue
         negated = _plain_kwargs(~child) if child.negated else None

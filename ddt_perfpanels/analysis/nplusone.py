@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import django
 
@@ -44,6 +44,11 @@ from ddt_perfpanels.analysis.written import (
 )
 from ddt_perfpanels.finding import Finding, Severity, given
 from ddt_perfpanels.recording.context import SINGLE_KINDS, Load, QueryRecord
+
+if TYPE_CHECKING:
+    from django.db.models import Model, Q
+
+    from ddt_perfpanels.recording.context import Recorder
 
 
 @dataclass(kw_only=True)
@@ -172,15 +177,20 @@ def _per_row_shape(load: Load) -> str | None:
     """What the code did on one row's related manager beyond ``.all()``."""
     if load.via != "lazy" or load.kind in SINGLE_KINDS or load.kind == "gfk":
         return ""
-    if load.query is None:
+    query = load.query
+    if query is None:
         return None
     return chain_code.read_back(
-        lambda: chain_code.query_calls(load.query, _core_keys(load), slicing=True), None
+        lambda: chain_code.query_calls(query, _core_keys(load), slicing=True), None
     )[0]
 
 
-def _lazy_groups(queries: list[QueryRecord]) -> dict[tuple, _Group]:
-    groups: dict[tuple, _Group] = {}
+# (root load id, path, via, filtered, deferred field, site key, per-row shape)
+_GroupKey = tuple[int, str, str, bool, str, tuple[Any, ...], str | None]
+
+
+def _lazy_groups(queries: list[QueryRecord]) -> dict[_GroupKey, _Group]:
+    groups: dict[_GroupKey, _Group] = {}
     for query in queries:
         load = query.cause
         if not isinstance(load, Load) or load.via not in ("lazy", "deferred"):
@@ -228,7 +238,7 @@ def _through_to_attr(anchor: Load, lookup: str) -> str:
     return lookup
 
 
-def _anchor(group: _Group, groups: dict[tuple, _Group]) -> tuple[Load, str, list[Load]]:
+def _anchor(group: _Group, groups: dict[_GroupKey, _Group]) -> tuple[Load, str, list[Load]]:
     """The queryset to fix: the outermost one, unless a single lazy load in
     between is the one whose rows fan out (``author.books`` loaded once)."""
     leaf = group.loads[0]
@@ -250,8 +260,11 @@ def _filter_word(load: Load) -> str:
     """A short name for the filter on a related manager: published=True -> "published"."""
     from ddt_perfpanels.analysis.counts.base import _word_for
 
+    query = load.query
+    if query is None:
+        return "filtered"
     try:
-        q = decompile.where_to_q(load.query, load.query.where)
+        q = decompile.where_to_q(query, query.where)
     except Exception:
         return "filtered"
     return _word_for(decompile._without_keys(q, _core_keys(load)))
@@ -313,7 +326,14 @@ def _fetch_peers_hint(anchor: Load, segments: list[Load], fix: str) -> str:
     return ""
 
 
-def _relation_finding(group: _Group, groups: dict[tuple, _Group], sql_chars: int):
+# A fix to a queryset: (the anchor load's id, the queryset as written, whether it
+# has select_related() of everything, the select_related and the prefetch_related
+# lookups it adds, (suggestion, message) as the application writes them).
+_Fixes = tuple[int, str, bool, list[str], list[str], tuple[str, str]]
+_Result = tuple[NPlusOneFinding, _Fixes, Load]
+
+
+def _relation_finding(group: _Group, groups: dict[_GroupKey, _Group], sql_chars: int) -> _Result:
     anchor, lookup, segments = _anchor(group, groups)
     lookup = _through_to_attr(anchor, lookup)
     leaf = group.loads[0]
@@ -361,7 +381,6 @@ def _relation_finding(group: _Group, groups: dict[tuple, _Group], sql_chars: int
         added, added_select = [], [lookup]
     else:
         added, added_select = [lookup], []
-    fixes = (anchor.id, base, select_all, added_select, added)
     peers = _fetch_peers_hint(anchor, segments, fix)
     field_name = leaf.segment
     chain = ".".join([group.root.model_name, *group.path.split("__")])
@@ -396,7 +415,14 @@ def _relation_finding(group: _Group, groups: dict[tuple, _Group], sql_chars: int
     )
     label = finding.third_party
     # As the application writes it, should an application class own the queryset.
-    fixes = (*fixes, (finding.suggestion, finding.message))
+    fixes = (
+        anchor.id,
+        base,
+        select_all,
+        added_select,
+        added,
+        (finding.suggestion, finding.message),
+    )
     if label and label["owner"] == "package":
         finding.suggestion = _in_package(suggestion, base, label)
         if label["override"]:
@@ -417,7 +443,9 @@ def _in_package(code: str, base: str, label: dict[str, Any]) -> str:
     return code
 
 
-def _merge_added(additions, select: list[str], prefetch: list[str]):
+def _merge_added(
+    additions: Iterable[tuple[list[str], list[str]]], select: list[str], prefetch: list[str]
+) -> tuple[list[str], list[str]]:
     """``select`` and ``prefetch`` with the (select, prefetch) lookups of each addition."""
     for added_select, added_prefetch in additions:
         for lookup in added_select:
@@ -430,9 +458,9 @@ def _merge_added(additions, select: list[str], prefetch: list[str]):
     return select, prefetch
 
 
-def _combine(results) -> None:
+def _combine(results: list[_Result]) -> None:
     """Give the findings that fix the same queryset one statement with all fixes."""
-    by_anchor: dict[int, list] = {}
+    by_anchor: dict[int, list[_Result]] = {}
     for finding, fixes, anchor in results:
         by_anchor.setdefault(fixes[0], []).append((finding, fixes, anchor))
     for entries in by_anchor.values():
@@ -451,7 +479,9 @@ def _combine(results) -> None:
             finding.combined_suggestion = combined
 
 
-def _owner_lookups(finding: NPlusOneFinding, fixes: tuple, anchor: Load):
+def _owner_lookups(
+    finding: NPlusOneFinding, fixes: _Fixes, anchor: Load
+) -> tuple[Load, list[str], list[str]]:
     """The root queryset a framework object owns, and what to add to it: below
     a single object (a DetailView's ``author.books``) the whole path."""
     if anchor.parent is None or any(p.startswith("Prefetch(") for p in fixes[4]):
@@ -459,9 +489,9 @@ def _owner_lookups(finding: NPlusOneFinding, fixes: tuple, anchor: Load):
     return anchor.root, [], [finding.path]
 
 
-def _locate(recorder, results) -> None:
+def _locate(recorder: Recorder, results: list[_Result]) -> None:
     """Each finding's fix, and all fixes to its queryset, in the owner's form."""
-    by_target: dict[int, list] = {}
+    by_target: dict[int, list[tuple[NPlusOneFinding, Load, tuple[list[str], list[str]]]]] = {}
     for finding, fixes, anchor in results:
         target, select, prefetch = _owner_lookups(finding, fixes, anchor)
         finding.where = owner_fix(recorder, target, select, prefetch)
@@ -544,10 +574,10 @@ def _deferred_finding(group: _Group, sql_chars: int) -> NPlusOneFinding:
 _SINGLE_OBJECT_OPS = ("get", "first", "last", "aget", "afirst", "alast")
 
 
-def _single_object_groups(loads: list[Load]) -> dict[tuple, list[Load]]:
+def _single_object_groups(loads: list[Load]) -> dict[tuple[str, str, tuple[Any, ...]], list[Load]]:
     """Root loads of one object (get(), first(), last()), by model, statement and line."""
     fingerprints = FINGERPRINTS
-    groups: dict[tuple, list[Load]] = {}
+    groups: dict[tuple[str, str, tuple[Any, ...]], list[Load]] = {}
     for load in loads:
         if load.via != "root" or load.op not in _SINGLE_OBJECT_OPS or load.first_query is None:
             continue
@@ -557,7 +587,7 @@ def _single_object_groups(loads: list[Load]) -> dict[tuple, list[Load]]:
     return groups
 
 
-def _rows_of(group: list[Load]) -> set:
+def _rows_of(group: list[Load]) -> set[tuple[str, Any]]:
     return {
         (load.first_query.sql, params_key(load.first_query.params))
         for load in group
@@ -565,7 +595,7 @@ def _rows_of(group: list[Load]) -> set:
     }
 
 
-def _lookup_key(load: Load, model_cls) -> tuple[str, Any] | None:
+def _lookup_key(load: Load, model_cls: type[Model] | None) -> tuple[str, Any] | None:
     """The one unique field the lookup was by, and its value (("pk", 3),
     ("isbn", "x")); None when it was not by one (``filter(author=a).first()``
     is not a row by its key)."""
@@ -573,8 +603,13 @@ def _lookup_key(load: Load, model_cls) -> tuple[str, Any] | None:
     pk_names = {"pk", "id"}
     if model_cls is not None:
         pk_names |= {model_cls._meta.pk.name, model_cls._meta.pk.attname}
+    query = load.query
     try:
-        kwargs = decompile._plain_kwargs(decompile.where_to_q(load.query, load.query.where))
+        kwargs = (
+            decompile._plain_kwargs(decompile.where_to_q(query, query.where))
+            if query is not None
+            else None
+        )
     except Exception:
         kwargs = None
     if not kwargs:
@@ -585,7 +620,8 @@ def _lookup_key(load: Load, model_cls) -> tuple[str, Any] | None:
             found.append(("pk", value))
             continue
         try:
-            unique = model_cls is not None and model_cls._meta.get_field(key).unique
+            model_field = model_cls._meta.get_field(key) if model_cls is not None else None
+            unique = getattr(model_field, "unique", False)  # a reverse relation has none
         except Exception:
             unique = False
         if unique:
@@ -612,14 +648,17 @@ def _in_bulk(group: list[Load]) -> tuple[str, str] | None:
     """(key, the code to run in_bulk() on) for a loop of single-object lookups
     that differ only in the key's value, else None."""
     model_cls = _model(group[0].model)
-    keys = [_lookup_key(load, model_cls) for load in group]
-    if any(key is None for key in keys) or len({key[0] for key in keys}) != 1:
+    found = [_lookup_key(load, model_cls) for load in group]
+    keys = [key for key in found if key is not None]
+    if len(keys) != len(found) or len({key[0] for key in keys}) != 1:
         return None
     bases = {_in_bulk_base(load, keys[0][0]) for load in group}
     return (keys[0][0], bases.pop()) if len(bases) == 1 else None
 
 
-def _single_object_findings(loads: list[Load], min_queries: int, sql_chars: int):
+def _single_object_findings(
+    loads: list[Load], min_queries: int, sql_chars: int
+) -> list[NPlusOneFinding]:
     findings = []
     for (model, _fp, _site_key), group in _single_object_groups(loads).items():
         if len(group) < min_queries or len(_rows_of(group)) < 2 or _is_walk(group):
@@ -669,7 +708,7 @@ def _is_walk(group: list[Load]) -> bool:
     one object per URL path segment), or the site calls itself: the ids are not
     known before the walk, so there is no loop to fetch in bulk."""
     ids: set[int] = set()
-    pks: set = set()  # what the earlier get() calls returned
+    pks: set[Any] = set()  # what the earlier get() calls returned
     linked = 0
     for load in group:
         op = load.get_op
@@ -693,9 +732,11 @@ def _is_walk(group: list[Load]) -> bool:
             return True
         seen.add((filename, function))
     return False
-def _prefetch_per_instance_findings(loads: list[Load], min_queries: int, sql_chars: int):
+def _prefetch_per_instance_findings(
+    loads: list[Load], min_queries: int, sql_chars: int
+) -> list[NPlusOneFinding]:
     """``prefetch_related_objects([obj], "rel")`` once per instance in a loop."""
-    groups: dict[tuple, list[Load]] = {}
+    groups: dict[tuple[int | str, tuple[Any, ...]], list[Load]] = {}
     for load in loads:
         query = load.first_query
         if load.via != "prefetch" or not load.owner_key or query is None:
@@ -760,7 +801,7 @@ def _plural(name: str) -> str:
 
 
 def find_duplicate_loads(
-    recorder, min_queries: int = 2, sql_chars: int = 2000
+    recorder: Recorder, min_queries: int = 2, sql_chars: int = 2000
 ) -> list[DuplicateLoadFinding]:
     """Rows loaded again by get()/first()/last() with the same statement and
     parameters (outside the loops an in_bulk() finding already covers)."""
@@ -768,7 +809,7 @@ def find_duplicate_loads(
     for (_label, _fp, _site), group in _single_object_groups(recorder.loads).items():
         if len(group) >= min_queries and len(_rows_of(group)) >= 2 and _in_bulk(group):
             covered.update(load.id for load in group)
-    same: dict[tuple, list[Load]] = {}
+    same: dict[tuple[Any, ...], list[Load]] = {}
     for load in recorder.loads:
         query = load.first_query
         if load.via != "root" or load.op not in _SINGLE_OBJECT_OPS or query is None:
@@ -789,7 +830,7 @@ def find_duplicate_loads(
         if len(loads) < 2:
             continue
         first = loads[0]
-        queries = [load.first_query for load in loads]
+        queries = [load.first_query for load in loads if load.first_query is not None]
         sites = [q.site for q in queries]
         known = list(dict.fromkeys(site for site in sites if site))
         if not known:
@@ -820,7 +861,9 @@ def find_duplicate_loads(
     return findings
 
 
-def find_nplusone(recorder, min_queries: int = 2, sql_chars: int = 2000) -> list[NPlusOneFinding]:
+def find_nplusone(
+    recorder: Recorder, min_queries: int = 2, sql_chars: int = 2000
+) -> list[NPlusOneFinding]:
     groups = _lazy_groups(recorder.queries)
     clusters = [
         g for g in groups.values() if len(g.queries) >= min_queries and len(g.owners) >= 2
@@ -909,7 +952,7 @@ def _queryset_code(load: Load) -> str | None:
     return text
 
 
-def _named_values(load: Load, q):
+def _named_values(load: Load, q: Q) -> Q:
     """The filter with the values the code passed in as variables named as such:
     ``parent=page`` rather than the runtime ``parent=2``, ``pk=pk``, ``pk__in=ids``."""
     from django.db.models import Q
@@ -919,7 +962,7 @@ def _named_values(load: Load, q):
     model = _model(load.model)
     out = Q()
     out.connector, out.negated = q.connector, q.negated
-    for child in q.children:
+    for child in decompile.q_children(q):
         if isinstance(child, Q):
             out.children.append(_named_values(load, child))
             continue
@@ -938,7 +981,12 @@ def _named_values(load: Load, q):
     return out
 
 
-def _eager_site(load: Load, path: str) -> tuple | None:
+# Where an eager lookup was added: (file:line, who: "app", "method", "shared" or
+# "library", (file, function) of the application's function that added it).
+_EagerSite = tuple[str, str, tuple[str, str] | None]
+
+
+def _eager_site(load: Load, path: str) -> _EagerSite | None:
     """Where the lookup covering ``path`` was added, when it was added in the capture."""
     for lookup, value in (load.eager_sites or {}).items():
         if lookup == path or lookup.startswith(path + "__") or path.startswith(lookup + "__"):
@@ -946,7 +994,7 @@ def _eager_site(load: Load, path: str) -> tuple | None:
     return None
 
 
-def _uncertainty(load: Load, added: tuple | None) -> str:
+def _uncertainty(load: Load, added: _EagerSite | None) -> str:
     """Why removing the lookup might add queries elsewhere ("" when it cannot)."""
     if added is None:
         return (
@@ -955,7 +1003,9 @@ def _uncertainty(load: Load, added: tuple | None) -> str:
         )
     site, owner, function = added
     evaluated = load.first_query.frames if load.first_query is not None else ()
-    if owner == "app" and function not in {(f[0], f[2]) for f in evaluated}:
+    if owner == "app" and function is not None and function not in {
+        (f[0], f[2]) for f in evaluated
+    }:
         # A helper that returned the queryset: other pages may call it too.
         return (
             f"it is added in {function[1]}() ({site}), which returned the queryset to "
@@ -1002,7 +1052,9 @@ def _unused(
     )
 
 
-def _eager_lookups(load: Load, used: set[tuple[int, str]]):
+def _eager_lookups(
+    load: Load, used: set[tuple[int, str]]
+) -> Iterator[tuple[str, str, bool, str | None]]:
     """(fix, lookup, read, the queryset without it) for each eager lookup of a load."""
     # A slice is left out: a paginator takes it as often as the code does.
     code = _queryset_code(load)
@@ -1036,10 +1088,10 @@ def _eager_lookups(load: Load, used: set[tuple[int, str]]):
 _DID = {"select_related": "joined a table", "prefetch_related": "ran a query for rows"}
 
 
-def find_unused_eager(recorder) -> list[UnusedEagerFinding]:
+def find_unused_eager(recorder: Recorder) -> list[UnusedEagerFinding]:
     """Eager lookups whose objects nothing read, once per queryset (its model,
     lookup and origin), and none that any evaluation of that queryset read."""
-    found: dict[tuple, UnusedEagerFinding | None] = {}
+    found: dict[tuple[str, str, str, Any], UnusedEagerFinding | None] = {}
     for load in recorder.loads:
         if load.rows == 0 or load.via in ("select_related", "prefetch", "support"):
             continue
@@ -1053,7 +1105,7 @@ def find_unused_eager(recorder) -> list[UnusedEagerFinding]:
             if was_read:
                 found[key] = None  # one evaluation of this queryset needed it
             elif key not in found:
-                found[key] = _unused(load, fix, lookup, without, _DID[fix])
-                found[key].where = owner_removal(recorder, load, fix, lookup)
-                claim(found[key])
+                unused = found[key] = _unused(load, fix, lookup, without, _DID[fix])
+                unused.where = owner_removal(recorder, load, fix, lookup)
+                claim(unused)
     return [finding for finding in found.values() if finding is not None]

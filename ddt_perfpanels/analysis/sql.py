@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ddt_perfpanels.recording.context import QueryRecord
 
 _IN_LIST = re.compile(r"\bIN\s*\([^()]*\)", re.IGNORECASE)
 _STRING = re.compile(r"'(?:[^']|'')*'")
@@ -46,7 +49,7 @@ def repeated(keys: Iterable[Any]) -> int:
     return sum(n - 1 for n in Counter(keys).values() if n > 1)
 
 
-class Fingerprints(dict):
+class Fingerprints(dict[str, str]):
     """fingerprint_sql, memoized per statement text: ORM queries repeat the same
     SQL with other parameters, so a request has few distinct texts, and the
     requests of a site have few between them. Bounded: emptied when full."""
@@ -64,7 +67,7 @@ class Fingerprints(dict):
 FINGERPRINTS = Fingerprints()
 
 
-def duplicate_and_similar(queries: list) -> tuple[int, int]:
+def duplicate_and_similar(queries: list[QueryRecord]) -> tuple[int, int]:
     """(duplicates: same SQL and params again, similar: same statement again with
     other params)."""
     fingerprints = FINGERPRINTS

@@ -13,10 +13,11 @@ import os
 import site
 import sys
 import sysconfig
+from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
-from ddt_perfpanels.recording.stack import base_dir, template_files
+from ddt_perfpanels.recording.stack import Frame, base_dir, template_files
 
 # Top-level modules that are the framework: their code is not "a package's".
 FRAMEWORK = frozenset({"django", "debug_toolbar", "ddt_perfpanels", "asgiref"})
@@ -81,7 +82,7 @@ def _template_package(template: Any) -> tuple[str, str] | None:
     return (found[0], f"{template[0]}:{template[1]}") if found else None
 
 
-def _frame_package(frames) -> tuple[str, str, str] | None:
+def _frame_package(frames: Iterable[Frame] | None) -> tuple[str, str, str] | None:
     """(package, "path:line", qualified function) of the innermost frame of a package."""
     for filename, line, function in frames or ():
         found = package_of(filename)
@@ -90,7 +91,7 @@ def _frame_package(frames) -> tuple[str, str, str] | None:
     return None
 
 
-def _override(frames) -> str:
+def _override(frames: Iterable[Frame] | None) -> str:
     """'Class.get_queryset' when a package's overridable method built the queryset."""
     for filename, _line, function in frames or ():
         if package_of(filename) and "." in function and "<locals>" not in function:
@@ -185,5 +186,5 @@ def method_label(filename: str, line: int, qualname: str) -> dict[str, Any] | No
 
 def is_third_party(finding: Any) -> bool:
     """The finding's queryset is a package's (not counted in budgets by default)."""
-    label = getattr(finding, "third_party", None)
-    return bool(label) and label.get("owner") == "package"
+    label: dict[str, Any] | None = getattr(finding, "third_party", None)
+    return bool(label and label.get("owner") == "package")

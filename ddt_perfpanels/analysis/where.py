@@ -14,12 +14,18 @@ import ast
 import functools
 import inspect
 import textwrap
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol
 
 from ddt_perfpanels.analysis.code import merge_lookups, quoted
 from ddt_perfpanels.recording.stack import is_app_file, short_path
 from ddt_perfpanels.recording.where import Access, Owner, records
+
+if TYPE_CHECKING:
+    from ddt_perfpanels.recording.context import Load, Recorder
+
+_P = ParamSpec("_P")
 
 _KIND_WORDS = {
     "admin": "admin changelist",
@@ -30,11 +36,13 @@ _KIND_WORDS = {
 }
 
 
-def _never_raises(function):
+def _never_raises(
+    function: Callable[Concatenate[Recorder, _P], dict[str, Any]],
+) -> Callable[Concatenate[Recorder, _P], dict[str, Any]]:
     """A failure here costs the owner's form of the fix, never the finding."""
 
     @functools.wraps(function)
-    def call(recorder, *args, **kwargs):
+    def call(recorder: Recorder, /, *args: _P.args, **kwargs: _P.kwargs) -> dict[str, Any]:
         try:
             return function(recorder, *args, **kwargs)
         except Exception as exc:
@@ -141,19 +149,20 @@ def _return_rewritten(method_source: str, calls: str) -> str | None:
     if not isinstance(function, (ast.FunctionDef, ast.AsyncFunctionDef)):
         return None
     returns = [
-        node
+        node.value
         for node in ast.walk(function)
         if isinstance(node, ast.Return) and node.value is not None
     ]
     if len(returns) != 1:
         return None
-    value = returns[0].value
+    value = returns[0]
     segment = ast.get_source_segment(method_source, value)
     if not segment:
         return None
     if not isinstance(value, (ast.Call, ast.Attribute, ast.Name, ast.Subscript)):
         segment = f"({segment})"
     lines = method_source.splitlines()
+    assert value.end_lineno is not None  # set by ast.parse
     start, end = value.lineno - 1, value.end_lineno - 1
     before = lines[start][: value.col_offset]
     after = lines[end][value.end_col_offset :]
@@ -180,7 +189,9 @@ def _get_queryset_fix(owner: Owner, calls: str, request_arg: bool) -> tuple[str,
     return text, owner.cls, _source(owner.cls).line
 
 
-def _admin_fix(owner: Owner, select: list[str], prefetch: list[str], other: str):
+def _admin_fix(
+    owner: Owner, select: list[str], prefetch: list[str], other: str
+) -> tuple[str, str, type, int]:
     parts: list[str] = []
     site_cls, line = owner.cls, 0
     rest = _calls([], prefetch, other)
@@ -211,7 +222,7 @@ def _admin_fix(owner: Owner, select: list[str], prefetch: list[str], other: str)
     return "\n\n".join(parts), attribute, site_cls, line
 
 
-def _view_fix(owner: Owner, anchor, calls: str):
+def _view_fix(owner: Owner, anchor: Load, calls: str) -> tuple[str, str, type, int]:
     own_method = _defined(owner.cls, "get_queryset", method=True)
     if own_method is not None:
         text, klass, line = _get_queryset_fix(owner, calls, request_arg=False)
@@ -228,14 +239,16 @@ def _view_fix(owner: Owner, anchor, calls: str):
     return f"queryset = {base}{calls or '.all()'}", "queryset", owner.cls, 0
 
 
-def _owner_of(recorder, anchor) -> Owner | None:
+def _owner_of(recorder: Recorder, anchor: Load | None) -> Owner | None:
     if anchor is None or anchor.parent is not None:
         return None
     where = records(recorder)
     return where.owners.get(anchor.id) if where is not None else None
 
 
-def _describe(owner: Owner, attribute: str, site_cls: type, line: int, fix: str) -> dict:
+def _describe(
+    owner: Owner, attribute: str, site_cls: type, line: int, fix: str
+) -> dict[str, Any]:
     file, line = _site(site_cls, line)
     kind = _KIND_WORDS.get(owner.kind, owner.kind)
     where: dict[str, Any] = {
@@ -253,7 +266,9 @@ def _describe(owner: Owner, attribute: str, site_cls: type, line: int, fix: str)
     return where
 
 
-def _framework_class_fix(owner: Owner, anchor, select, prefetch, other) -> dict[str, Any]:
+def _framework_class_fix(
+    owner: Owner, anchor: Load, select: list[str], prefetch: list[str], other: str
+) -> dict[str, Any]:
     """The framework's own class owns the queryset (``admin.site.register(Book)``,
     ``ListView.as_view(model=Book)``): the fix is a class, or an argument, of one's own."""
     model = anchor.model_name
@@ -292,7 +307,7 @@ def _framework_class_fix(owner: Owner, anchor, select, prefetch, other) -> dict[
 
 @_never_raises
 def owner_fix(
-    recorder, anchor, select: list[str], prefetch: list[str], other: str = ""
+    recorder: Recorder, anchor: Load, select: list[str], prefetch: list[str], other: str = ""
 ) -> dict[str, Any]:
     """The fix (``select_related`` lookups, ``prefetch_related`` lookups or
     ``Prefetch(...)`` texts, other calls such as ``.annotate(...)``) as the
@@ -310,11 +325,17 @@ def owner_fix(
     return _describe(owner, attribute, site_cls, line, fix)
 
 
-def _offsets(text: str):
+def _offsets(text: str) -> Callable[[int | None, int | None], int]:
+    """The offset in ``text`` of a node's (line, column)."""
     starts = [0]
     for line in text.splitlines(keepends=True):
         starts.append(starts[-1] + len(line))
-    return lambda line, col: starts[line - 1] + col
+
+    def at(line: int | None, col: int | None) -> int:
+        assert line is not None and col is not None  # ast.parse sets them all
+        return starts[line - 1] + col
+
+    return at
 
 
 def _without_lookup(text: str, method: str, lookup: str) -> str | None:
@@ -350,7 +371,7 @@ def _without_lookup(text: str, method: str, lookup: str) -> str | None:
     return None
 
 
-def _queryset_code(owner: Owner):
+def _queryset_code(owner: Owner) -> tuple[str, type, int, str, bool] | None:
     """(label, class, line, source, is_method) of the code of the owner's class
     that writes its queryset: its own ``get_queryset()``, else its ``queryset``."""
     for name, method in (("get_queryset", True), ("queryset", False)):
@@ -379,16 +400,18 @@ def _annotate_rewritten(text: str, replacements: dict[str, str]) -> str | None:
     if len(calls) != 1:
         return None
     at = _offsets(text)
-    values = [k for k in calls[0].keywords if k.arg in replacements]
-    for k in sorted(values, key=lambda k: (k.value.lineno, k.value.col_offset), reverse=True):
-        start = at(k.value.lineno, k.value.col_offset)
-        end = at(k.value.end_lineno, k.value.end_col_offset)
-        text = text[:start] + replacements[k.arg] + text[end:]
+    values = [(k.arg, k.value) for k in calls[0].keywords if k.arg in replacements]
+    for alias, value in sorted(values, key=lambda k: (k[1].lineno, k[1].col_offset), reverse=True):
+        start = at(value.lineno, value.col_offset)
+        end = at(value.end_lineno, value.end_col_offset)
+        text = text[:start] + replacements[alias] + text[end:]
     return text
 
 
 @_never_raises
-def owner_annotate_rewrite(recorder, anchor, replacements: dict[str, str]) -> dict[str, Any]:
+def owner_annotate_rewrite(
+    recorder: Recorder, anchor: Load, replacements: dict[str, str]
+) -> dict[str, Any]:
     """An ``annotate()`` the owner's class writes, with the expressions of the
     aliases in ``replacements`` rewritten (the fanned-out counts as subqueries)."""
     owner = _owner_of(recorder, anchor)
@@ -405,7 +428,7 @@ def owner_annotate_rewrite(recorder, anchor, replacements: dict[str, str]) -> di
 
 
 @_never_raises
-def owner_removal(recorder, anchor, fix: str, lookup: str) -> dict[str, Any]:
+def owner_removal(recorder: Recorder, anchor: Load, fix: str, lookup: str) -> dict[str, Any]:
     """Where an unused eager load is written, and that code without it."""
     owner = _owner_of(recorder, anchor)
     if owner is None or not _app_classes(owner.cls):
@@ -438,7 +461,9 @@ def owner_removal(recorder, anchor, fix: str, lookup: str) -> dict[str, Any]:
 
 
 @_never_raises
-def owner_fix_from_suggestion(recorder, anchor, suggestion: str) -> dict[str, Any]:
+def owner_fix_from_suggestion(
+    recorder: Recorder, anchor: Load | None, suggestion: str
+) -> dict[str, Any]:
     """A fix written as ``Model.manager<calls>`` (an annotate(), an only()) in
     the owner's form."""
     if anchor is None:
@@ -455,7 +480,7 @@ def owner_fix_from_suggestion(recorder, anchor, suggestion: str) -> dict[str, An
 
 
 @_never_raises
-def owner_fix_deferred(recorder, root, lookup: str) -> dict[str, Any]:
+def owner_fix_deferred(recorder: Recorder, root: Load, lookup: str) -> dict[str, Any]:
     """A deferred field read per row, loaded by the owner's queryset: defer()
     only ever adds to what is deferred, so defer(None) and what stays deferred;
     only() replaces what it had."""
@@ -471,10 +496,17 @@ def owner_fix_deferred(recorder, root, lookup: str) -> dict[str, Any]:
     return owner_fix(recorder, root, [], [], calls)
 
 
-def claim(finding) -> bool:
+class _Claimable(Protocol):
+    """A finding whose fix may go in a framework object's code."""
+
+    third_party: dict[str, Any] | None
+    where: dict[str, Any]
+
+
+def claim(finding: _Claimable) -> bool:
     """A package (DRF) evaluated the queryset, but a class of the application
     builds it: the finding is the application's, the package only reads it."""
-    label = getattr(finding, "third_party", None)
+    label: dict[str, Any] | None = getattr(finding, "third_party", None)
     where = finding.where
     if not (label and label.get("owner") == "package" and where.get("site")):
         return False
@@ -576,7 +608,7 @@ def _admin_words(access: Access) -> tuple[str, str]:
 
 
 @_never_raises
-def access_of(recorder, load) -> dict[str, str]:
+def access_of(recorder: Recorder, load: Load | None) -> dict[str, str]:
     """The code that made the lazy loads of ``load``'s cluster, in words, and its
     file:line; {} when nothing but a template or a plain line is known."""
     where = records(recorder)

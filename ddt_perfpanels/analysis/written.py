@@ -3,6 +3,8 @@ by every suggestion (the N+1 fixes, the counts rewrites, where the fix goes)."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from ddt_perfpanels.analysis import chain as chain_code
 from ddt_perfpanels.analysis.code import flatten_select_related, quoted
 from ddt_perfpanels.analysis.models import _model, _model_named, _relation_info
@@ -47,9 +49,7 @@ def _existing_eager(load: Load) -> tuple[list[str], list[str], bool]:
         queryset = load.prefetch_querysets.get(through)
         args = [f'"{through}"']
         if queryset is not None:
-            code, readable = chain_code.read_back(
-                lambda queryset=queryset: chain_code.queryset_code(queryset), ""
-            )
+            code, readable = chain_code.read_back(partial(chain_code.queryset_code, queryset), "")
             complete = complete and readable
             if readable:
                 args.append(f"queryset={code}")
@@ -64,11 +64,12 @@ def _base(load: Load, *, deferred: bool = True) -> tuple[str, bool]:
     (``Book.objects.filter(published=True).order_by("title")``), and whether
     all of it could be written back."""
     expr = _queryset_expr(load)
-    if load.query is None:
+    query = load.query
+    if query is None:
         return expr, False
     drop = _core_keys(load) if load.relation is not None else set()
     calls, complete = chain_code.read_back(
-        lambda: chain_code.query_calls(load.query, drop, deferred=deferred), ""
+        lambda: chain_code.query_calls(query, drop, deferred=deferred), ""
     )
     return expr + calls, complete
 

@@ -22,13 +22,16 @@ import logging
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
 from ddt_perfpanels.budgets.metrics import METRICS, ratio
 from ddt_perfpanels.conf import get_config
+
+if TYPE_CHECKING:
+    from django.urls import ResolverMatch
 
 logger = logging.getLogger("ddt_perfpanels")
 
@@ -314,7 +317,7 @@ def _build(layers: tuple[tuple[str, Limits], ...], route: str) -> Budget:
     return Budget(clean, tuple(sources), route, layers)
 
 
-def route_of(match: Any) -> str:
+def route_of(match: ResolverMatch | None) -> str:
     """The name a request is recorded under: its URL name (with namespaces), else
     its URL pattern ("/books/<int:pk>/"), else "" when nothing matched."""
     if match is None:
@@ -325,7 +328,7 @@ def route_of(match: Any) -> str:
     return "/" + route.lstrip("/^") if route else ""
 
 
-def budget_for(match: Any, path: str | None) -> Budget:
+def budget_for(match: ResolverMatch | None, path: str | None) -> Budget:
     """The budget for a resolved URL (``ResolverMatch`` or None) and a path."""
     config = budget_config()
     view_name = match.view_name if match is not None and match.url_name else None

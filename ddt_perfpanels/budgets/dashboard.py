@@ -91,6 +91,7 @@ class DashboardFilterForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        assert data is not None  # Form.clean() returns cleaned_data
         start, end = data.get("start"), data.get("end")
         if start or end or data.get("period") == "custom":
             today = timezone.localdate() if settings.USE_TZ else datetime.now().date()
@@ -109,7 +110,7 @@ class DashboardFilterForm(forms.Form):
 
     def filters(self, now: datetime | None = None) -> Filters:
         """The filters of a valid form; the defaults for an invalid one."""
-        data = self.cleaned_data if self.is_valid() else {"period": DEFAULT_PERIOD}
+        data: dict[str, Any] = self.cleaned_data if self.is_valid() else {"period": DEFAULT_PERIOD}
         now = now or rollup.now()
         if data.get("period") == "custom":
             start = _midnight(data["start"])
@@ -149,11 +150,12 @@ class Filters:
     def hourly(self) -> bool:
         return self.end - self.start <= HOURLY_UP_TO
 
-    def rows(self, within: Q | None = None, *, per_metric: bool = False) -> QuerySet:
+    def rows(self, within: Q | None = None, *, per_metric: bool = False) -> QuerySet[Any]:
         """The violations (or, with a metric or ``per_metric``, the metric rows)
         these filters select, in the filters' range or ``within`` another."""
         from ddt_perfpanels.models import BudgetViolation, ViolationMetric
 
+        qs: QuerySet[Any]  # of violations, or of the metric rows of violations
         if self.metric:
             qs = ViolationMetric.objects.filter(metric=self.metric)
         elif per_metric:
@@ -170,7 +172,7 @@ class Filters:
             qs = qs.filter(method=self.method)
         return qs.order_by()
 
-    def rolled_up(self, days: Any, *, per_metric: bool = False) -> QuerySet:
+    def rolled_up(self, days: Any, *, per_metric: bool = False) -> QuerySet[Any]:
         """The rollup rows of these days these filters select: the requests
         (or, with a metric or ``per_metric``, the rows over a metric)."""
         from ddt_perfpanels.models import ViolationRollup

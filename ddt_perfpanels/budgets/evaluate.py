@@ -73,7 +73,7 @@ def evaluate(report: Any, budget: Budget, response_time_ms: float | None = None)
 
 def summarize_findings(
     report: Any, limit: int, redacted: bool = False
-) -> tuple[list[dict], list[dict]]:
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The worst N+1 clusters, and the other findings (counts, cache), each at most
     ``limit`` long, as small JSON dicts with their suggested fix; ``redacted``:
     without the values of the request (``redact.redact_finding``), to store."""

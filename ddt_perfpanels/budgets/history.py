@@ -130,7 +130,7 @@ def generate(
                 route, method, bad_at, _ = rng.choices(_ROUTES, weights)[0]
                 over = [m for m in bad_at if rng.random() < 0.6] or [bad_at[0]]
                 actuals = {m: _profile(m, m in over, rng) for m in _LIMITS}
-                overs = []
+                overs: list[tuple[str, float, float]] = []
                 for metric in over:
                     limit = _LIMITS[metric]
                     actual = actuals[metric]

@@ -129,7 +129,7 @@ class PerfPanelsCheck:
             item.stash[_measure_key] = measure
 
     @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo) -> Any:
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
         report = yield
         if call.when != "call" or _measure_key not in item.stash:
             return report

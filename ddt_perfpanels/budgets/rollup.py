@@ -21,13 +21,17 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import DatabaseError, connections, router, transaction
 from django.db.models import Count, F, Func, IntegerField, Max, Min, Q, QuerySet
 from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+    from django.db.models.sql.compiler import SQLCompiler
 
 logger = logging.getLogger("ddt_perfpanels")
 
@@ -89,12 +93,20 @@ class WidthBucket(Func):
         super().__init__(F("created_at"))
         self.starts = starts
 
-    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, tuple]:
+    def as_sql(
+        self,
+        compiler: SQLCompiler,
+        connection: BaseDatabaseWrapper,
+        function: str | None = None,
+        template: str | None = None,
+        arg_joiner: str | None = None,
+        **extra_context: Any,
+    ) -> tuple[str, tuple[Any, ...]]:
         sql, params = compiler.compile(self.source_expressions[0])
         return f"width_bucket({sql}, %s::timestamptz[])", (*params, list(self.starts))
 
 
-def bucketing(hourly: bool, qs: QuerySet, starts: list[datetime]) -> tuple[Any, Any]:
+def bucketing(hourly: bool, qs: QuerySet[Any], starts: list[datetime]) -> tuple[Any, Any]:
     """An expression giving each row's bucket, and a function from its value to
     the bucket's position in ``starts`` (None: outside)."""
     if connections[qs.db].vendor == "postgresql" and settings.USE_TZ:
@@ -211,7 +223,7 @@ def build(days: list[Day], *, using: str | None = None) -> dict[date, int]:
     starts = [d.starts_at for d in days]
     sums: dict[tuple[date, str, str, str], dict[str, Any]] = {}
 
-    def collect(qs: QuerySet, fields: list[str], ratio: str) -> None:
+    def collect(qs: QuerySet[Any], fields: list[str], ratio: str) -> None:
         if using:
             qs = qs.using(using)
         qs = qs.filter(created_at__gte=span[0], created_at__lt=span[1]).order_by()

@@ -95,7 +95,7 @@ def stacked_bars(
     bar_width = max(slot * 0.8, 1)
     for i, start in enumerate(starts):
         x = chart.plot_left + i * slot + (slot - bar_width) / 2
-        y = chart.plot_bottom
+        y: float = chart.plot_bottom
         segments = []
         when = start.strftime("%Y-%m-%d %H:00") if hourly else start.strftime("%Y-%m-%d")
         for metric, values in counts.items():
@@ -123,12 +123,12 @@ def stacked_bars(
                 "segments": segments,
             }
         )
-    value = 0.0
-    while value <= top + 1e-9:
+    tick = 0.0
+    while tick <= top + 1e-9:
         chart.y_ticks.append(
-            {"y": round(chart.plot_bottom - value * scale, 2), "label": f"{value:g}"}
+            {"y": round(chart.plot_bottom - tick * scale, 2), "label": f"{tick:g}"}
         )
-        value += step
+        tick += step
     every = max(1, math.ceil(n / 12))
     for i, start in enumerate(starts):
         if i % every:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import inspect
 import linecache
 import logging
-from typing import Any
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any
 
 from debug_toolbar.panels import Panel
 from django.apps import apps
@@ -16,6 +17,11 @@ from django.utils.translation import gettext_lazy as _
 from ddt_perfpanels.api import capture
 from ddt_perfpanels.finding import Finding
 from ddt_perfpanels.ignoring import note_request
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest, HttpResponseBase
+
+    from ddt_perfpanels.report import Report
 
 logger = logging.getLogger("ddt_perfpanels")
 
@@ -34,7 +40,7 @@ def check_app_installed(panel_class: type) -> list[Error]:
 
     if apps.is_installed("ddt_perfpanels"):
         return []
-    ours = [c for c in DebugToolbar.get_panel_classes() if issubclass(c, PerfPanel)]
+    ours = [c for c in DebugToolbar.get_panel_classes() or () if issubclass(c, PerfPanel)]
     if ours and panel_class is not ours[0]:
         return []
     return [
@@ -48,8 +54,9 @@ def check_app_installed(panel_class: type) -> list[Error]:
     ]
 
 
-def toolbar_report(toolbar):
-    return getattr(toolbar, _REPORT_ATTR, None)
+def toolbar_report(toolbar: Any) -> Report | None:
+    report: Report | None = getattr(toolbar, _REPORT_ATTR, None)
+    return report
 
 
 # Our ORM hooks sit between Django's frames on the stack of every query, and our
@@ -94,13 +101,15 @@ class PerfPanel(Panel):
         return [static("ddt_perfpanels/js/panels.js")]
 
     @classmethod
-    def run_checks(cls):
+    def run_checks(cls) -> list[Error]:
         # Without the app our templates are not found: the toolbar loads, then
         # opening a panel is a 500. The toolbar asks each panel class; one of ours
         # answers for all of them.
         return check_app_installed(cls)
 
-    def process_request(self, request):
+    def process_request(
+        self, request: HttpRequest
+    ) -> HttpResponseBase | Awaitable[HttpResponseBase]:
         toolbar = self.toolbar
         if getattr(toolbar, _REPORT_ATTR, None) is not None:
             return self.get_response(request)
@@ -123,7 +132,9 @@ class PerfPanel(Panel):
         self._stop(cap)
         return response
 
-    async def _finish_async(self, awaitable, cap):
+    async def _finish_async(
+        self, awaitable: Awaitable[HttpResponseBase], cap: capture
+    ) -> HttpResponseBase:
         try:
             response = await awaitable
         except BaseException:
@@ -144,7 +155,7 @@ class PerfPanel(Panel):
             await sync_to_async(_measure_all)(measuring, report)
         return response
 
-    def _stop(self, cap) -> None:
+    def _stop(self, cap: capture) -> None:
         try:
             cap.stop()
         except Exception as exc:  # pragma: no cover - defensive
@@ -153,16 +164,16 @@ class PerfPanel(Panel):
 
     # -- stats ----------------------------------------------------------------------
 
-    def build_stats(self, report) -> dict[str, Any]:
+    def build_stats(self, report: Report) -> dict[str, Any]:
         raise NotImplementedError
 
-    def measure(self, report) -> None:
+    def measure(self, report: Report) -> None:
         """Database work the stats need, for an async request: called in a thread
         that may use the database, before ``generate_stats`` (which the toolbar
         then calls in the event loop). A sync request's ``build_stats`` does it
         itself."""
 
-    def generate_stats(self, request, response) -> None:
+    def generate_stats(self, request: HttpRequest, response: HttpResponseBase) -> None:
         report = toolbar_report(self.toolbar)
         errors: list[str] = []
         stats: dict[str, Any] = {}
@@ -180,11 +191,11 @@ class PerfPanel(Panel):
             errors.extend(report.errors)
             stats["notices"] = report.notices
         stats["errors"] = errors
-        self.record_stats(stats)
+        self.record_stats(stats)  # type: ignore[no-untyped-call]  # debug_toolbar: unannotated
 
     @property
-    def content(self):
-        stats = dict(self.get_stats())
+    def content(self) -> str:
+        stats = dict(self.get_stats())  # type: ignore[no-untyped-call]  # debug_toolbar
         self.add_source_lines(stats)
         from django.template.loader import render_to_string
 
@@ -194,7 +205,7 @@ class PerfPanel(Panel):
         """Read source lines only now, when the panel is opened."""
 
 
-def _measure_all(panels: list[PerfPanel], report: Any) -> None:
+def _measure_all(panels: list[PerfPanel], report: Report) -> None:
     for panel in panels:
         try:
             panel.measure(report)
@@ -214,7 +225,7 @@ def ignored_suffix(stats: dict[str, Any]) -> str:
     return ", " + str(_("%(n)d ignored") % {"n": count}) if count else ""
 
 
-def ignored_rows(report: Any, sources: tuple[str, ...]) -> list[dict[str, Any]]:
+def ignored_rows(report: Report, sources: tuple[str, ...]) -> list[dict[str, Any]]:
     """The findings IGNORE or ignore() accepted: a title, where, and the fix."""
     from ddt_perfpanels.findings import compact
 

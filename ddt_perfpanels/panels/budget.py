@@ -1,11 +1,16 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from ddt_perfpanels.panels.base import PerfPanel
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest, HttpResponseBase
+
+    from ddt_perfpanels.report import Report
 
 
 class BudgetPanel(PerfPanel):
@@ -13,16 +18,17 @@ class BudgetPanel(PerfPanel):
 
     title = _("Performance budget")
     template = "ddt_perfpanels/panels/budget.html"
+    _request: HttpRequest | None = None  # while generate_stats() runs
 
     @property
     def nav_title(self) -> str:
-        if self.get_stats().get("over"):
+        if self.get_stats().get("over"):  # type: ignore[no-untyped-call]  # debug_toolbar
             return "⚠ " + str(_("Over budget"))
         return str(_("Budget"))
 
     @property
     def nav_subtitle(self) -> str:
-        stats = self.get_stats()
+        stats = self.get_stats()  # type: ignore[no-untyped-call]  # debug_toolbar: unannotated
         rows = stats.get("rows")
         if rows is None:
             return str(_("recording failed")) if stats.get("errors") else ""
@@ -40,19 +46,20 @@ class BudgetPanel(PerfPanel):
             "n": limited
         }
 
-    def generate_stats(self, request, response) -> None:
+    def generate_stats(self, request: HttpRequest, response: HttpResponseBase) -> None:
         self._request = request
         try:
             super().generate_stats(request, response)
         finally:
             self._request = None
 
-    def build_stats(self, report) -> dict[str, Any]:
+    def build_stats(self, report: Report) -> dict[str, Any]:
         from ddt_perfpanels.budgets.config import budget_for_request
         from ddt_perfpanels.budgets.evaluate import evaluate, summarize_findings
         from ddt_perfpanels.findings import finding_title
 
         request = self._request
+        assert request is not None  # called by generate_stats()
         budget = budget_for_request(request)
         result = evaluate(report, budget)
         nplusone, findings = summarize_findings(report, 10)

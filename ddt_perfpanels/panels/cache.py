@@ -1,12 +1,16 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from ddt_perfpanels.html import wrappable
 from ddt_perfpanels.panels.base import PerfPanel, card_css, with_source
+
+if TYPE_CHECKING:
+    from ddt_perfpanels.report import Report
+
 
 SHOWN_CALLS = 300
 
@@ -24,7 +28,7 @@ class CacheBreakdownPanel(PerfPanel):
 
     @property
     def nav_subtitle(self) -> str:
-        stats = self.get_stats()
+        stats = self.get_stats()  # type: ignore[no-untyped-call]  # debug_toolbar: unannotated
         totals = (stats.get("cache") or {}).get("totals")
         if not totals:
             return str(_("recording failed")) if stats.get("errors") else ""
@@ -39,7 +43,7 @@ class CacheBreakdownPanel(PerfPanel):
             text += ", " + ngettext("%(n)d finding", "%(n)d findings", findings) % {"n": findings}
         return text
 
-    def build_stats(self, report) -> dict[str, Any]:
+    def build_stats(self, report: Report) -> dict[str, Any]:
         cache = report.cache
         if cache is None:
             return {"cache": None}

@@ -14,7 +14,7 @@ import asyncio
 import json
 import logging
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -27,6 +27,9 @@ from ddt_perfpanels.panels.base import (
     in_package,
     with_source,
 )
+
+if TYPE_CHECKING:
+    from ddt_perfpanels.report import Report
 
 logger = logging.getLogger("ddt_perfpanels")
 
@@ -152,7 +155,8 @@ def _source_line(finding: dict[str, Any]) -> str:
     template = finding.get("template")
     if template:
         try:
-            source = get_template(template[0]).template.source
+            # Django's own backend's; another backend's raises AttributeError.
+            source = get_template(template[0]).template.source  # type: ignore[attr-defined]
         except (TemplateDoesNotExist, AttributeError, UnicodeError, OSError):
             return ""
         lines = source.splitlines()
@@ -178,7 +182,7 @@ def name_the_variable(finding: dict[str, Any]) -> None:
     """Replace the guessed variable (``books``) with the one on the line of code,
     when the line names exactly one."""
     guess = finding.get("variable")
-    kind, in_template = finding.get("kind"), bool(finding.get("template"))
+    kind, in_template = finding.get("kind", ""), bool(finding.get("template"))
     pattern = _CODE_PATTERNS.get((kind, in_template))
     if not guess or (pattern is None and kind != "len_for_count"):
         return
@@ -201,7 +205,9 @@ def _in_event_loop() -> bool:
     return True
 
 
-def fill_fanout(fanout: dict[str, Any], target: tuple | None, errors: list[str]) -> None:
+def fill_fanout(
+    fanout: dict[str, Any], target: tuple[str, str, str, Any] | None, errors: list[str]
+) -> None:
     """Measure now, into ``fanout``; a failure is noted, never raised."""
     if target is None:
         return
@@ -230,7 +236,7 @@ class CountsPanel(PerfPanel):
 
     @property
     def nav_subtitle(self) -> str:
-        stats = self.get_stats()
+        stats = self.get_stats()  # type: ignore[no-untyped-call]  # debug_toolbar: unannotated
         findings = stats.get("counts")
         if findings is None:
             return str(_("recording failed")) if stats.get("errors") else ""
@@ -243,7 +249,7 @@ class CountsPanel(PerfPanel):
     _measured: dict[int, dict[str, Any]] | None = None
     _measure_errors: list[str] = []
 
-    def measure(self, report) -> None:
+    def measure(self, report: Report) -> None:
         """An async request's join fan-outs, measured in a thread (see base)."""
         if not get_config()["COUNTS_MEASURE_FANOUT"]:
             return
@@ -254,7 +260,7 @@ class CountsPanel(PerfPanel):
                 fill_fanout(measured.setdefault(id(finding), {}), finding.measure, errors)
         self._measured, self._measure_errors = measured, errors
 
-    def build_stats(self, report) -> dict[str, Any]:
+    def build_stats(self, report: Report) -> dict[str, Any]:
         from ddt_perfpanels.analysis.counts import count_table
 
         measure = get_config()["COUNTS_MEASURE_FANOUT"]

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -13,6 +13,9 @@ from ddt_perfpanels.panels.base import (
     with_source,
 )
 
+if TYPE_CHECKING:
+    from ddt_perfpanels.report import Report
+
 
 class NPlusOnePanel(PerfPanel):
     """N+1 query clusters with the select_related/prefetch_related fix."""
@@ -23,7 +26,7 @@ class NPlusOnePanel(PerfPanel):
 
     @property
     def nav_subtitle(self) -> str:
-        stats = self.get_stats()
+        stats = self.get_stats()  # type: ignore[no-untyped-call]  # debug_toolbar: unannotated
         clusters = [c for c in stats.get("nplusone", []) if not in_package(c)]
         if stats.get("errors") and not clusters:
             return str(_("recording failed")) if not stats.get("query_count") else ""
@@ -36,7 +39,7 @@ class NPlusOnePanel(PerfPanel):
         lost = ngettext("%(w)d wasted query", "%(w)d wasted queries", wasted) % {"w": wasted}
         return f"{found}, {lost}" + ignored_suffix(stats)
 
-    def build_stats(self, report) -> dict[str, Any]:
+    def build_stats(self, report: Report) -> dict[str, Any]:
         return {
             "query_count": report.query_count,
             "db_time_ms": round(report.db_time_ms, 2),

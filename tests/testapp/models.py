@@ -23,7 +23,7 @@ class Author(models.Model):
     )
 
     @property
-    def book_total(self):
+    def book_total(self) -> int:
         # A per-row count hidden in a property: the counts detector must still see it.
         return self.books.count()
 
@@ -48,11 +48,11 @@ class Book(models.Model):
     comments = GenericRelation("Comment")
 
     @property
-    def author_name(self):
+    def author_name(self) -> str:
         return self.author.name
 
     @cached_property
-    def first_tag(self):
+    def first_tag(self) -> Tag | None:
         return next(iter(self.tags.all()), None)
 
 
@@ -60,7 +60,7 @@ class Chapter(models.Model):
     book = models.ForeignKey(Book, related_name="chapters", on_delete=models.CASCADE)
     title = models.CharField(max_length=200)
 
-    def __str__(self):
+    def __str__(self) -> str:
         # Reads the related row: a form's choice labels do, one per choice.
         return f"{self.book.title}: {self.title}"
 

@@ -23,7 +23,8 @@ filters.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Never, TypeVar
 
 from ddt_perfpanels.analysis.counts.base import KINDS, CountFinding, _Context, _duration
 from ddt_perfpanels.analysis.counts.count_then_fetch import _count_then_fetch
@@ -37,17 +38,22 @@ from ddt_perfpanels.analysis.counts.repeated import _repeated_counts
 from ddt_perfpanels.analysis.counts.row_methods import _row_method_findings
 from ddt_perfpanels.analysis.counts.unused_rows import _bool_for_exists, _len_for_count
 
+if TYPE_CHECKING:
+    from ddt_perfpanels.recording.context import Recorder
+
 __all__ = ["KINDS", "CountFinding", "count_table", "find_count_findings"]
+
+_T = TypeVar("_T")
 
 # -- entry points ----------------------------------------------------------------------------
 
 
-def find_count_findings(recorder) -> list[CountFinding]:
+def find_count_findings(recorder: Recorder) -> list[CountFinding]:
     ctx = _Context(recorder)
     findings: list[CountFinding] = []
     counted_then_fetched: set[int] = set()
 
-    def detect(name, detector, *args):
+    def detect(name: str, detector: Callable[..., _T], *args: Any) -> _T | list[Never]:
         # One detector failing never hides the others' findings.
         try:
             return detector(ctx, *args)
@@ -75,7 +81,7 @@ def find_count_findings(recorder) -> list[CountFinding]:
     return findings
 
 
-def count_table(recorder) -> list[dict[str, Any]]:
+def count_table(recorder: Recorder) -> list[dict[str, Any]]:
     """Per (model, relation) counted: where the values came from.
 
     ``annotated``: values computed in SQL by an annotation (one per row loaded);

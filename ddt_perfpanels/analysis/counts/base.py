@@ -9,7 +9,7 @@ import re
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.core.exceptions import FieldDoesNotExist
 from django.db.models import Count, Exists, Q
@@ -37,6 +37,11 @@ from ddt_perfpanels.analysis.models import (
 from ddt_perfpanels.conf import get_config
 from ddt_perfpanels.finding import NOT_SERIALIZED, Finding, Severity, StrOrPromise
 from ddt_perfpanels.recording.context import Load, Op, QueryRecord
+
+if TYPE_CHECKING:
+    from django.db.models import Model
+
+    from ddt_perfpanels.recording.context import Recorder
 
 # repeated_count: COUNTs that differ only in the value of one field are
 # written as one GROUP BY from this many distinct values on.
@@ -106,7 +111,9 @@ KINDS = tuple(CountFinding.HEADINGS)
 class _Annotated:
     __slots__ = ("name", "kind", "path", "filter", "distinct")
 
-    def __init__(self, name, kind, path, filter_text, distinct):
+    def __init__(
+        self, name: str, kind: str, path: tuple[str, ...], filter_text: str | None, distinct: bool
+    ) -> None:
         self.name = name
         self.kind = kind  # "count" | "exists"
         self.path = path  # tuple of relation names from the annotated model
@@ -114,20 +121,20 @@ class _Annotated:
         self.distinct = distinct
 
 
-def _inner_query(expr):
+def _inner_query(expr: object) -> Query | None:
     if isinstance(expr, Query):
         return expr
     inner = getattr(expr, "query", None)
     return inner if isinstance(inner, Query) else None
 
 
-def _is_outer(inner: Query, value) -> bool:
+def _is_outer(inner: Query, value: object) -> bool:
     if type(value).__name__ in ("ResolvedOuterRef", "OuterRef"):
         return True
     return isinstance(value, Col) and value.alias not in inner.alias_map
 
 
-def _outer_prefix(outer: Query, value) -> tuple[str, ...]:
+def _outer_prefix(outer: Query, value: object) -> tuple[str, ...]:
     if isinstance(value, Col):
         names, _ = _join_names(outer, value.alias)
         if value.target.is_relation:
@@ -150,6 +157,7 @@ def _correlated_path(outer: Query, inner: Query) -> tuple[str, ...]:
             names.append(child.lhs.target.name)
         if not names:
             continue
+        assert inner.model is not None  # a subquery of a queryset: it has a model
         steps = _path_steps(inner.model, names)
         back = [s.back for s in reversed(steps)]
         if not all(back):
@@ -158,7 +166,7 @@ def _correlated_path(outer: Query, inner: Query) -> tuple[str, ...]:
     raise _Unreadable("not correlated")
 
 
-def _aggregate_filter(expr):
+def _aggregate_filter(expr: Any) -> Any:
     """Count(filter=...) as a WhereNode (Django 6.1 wraps it in AggregateFilter)."""
     condition = expr.filter
     if condition is not None and not isinstance(condition, WhereNode):
@@ -166,7 +174,7 @@ def _aggregate_filter(expr):
     return condition
 
 
-def _annotation_fact(query: Query, name: str, expr, depth: int = 0) -> _Annotated | None:
+def _annotation_fact(query: Query, name: str, expr: Any, depth: int = 0) -> _Annotated | None:
     if depth > 4 or expr is None:
         return None
     if isinstance(expr, Count):
@@ -182,7 +190,8 @@ def _annotation_fact(query: Query, name: str, expr, depth: int = 0) -> _Annotate
                 filter_text = _q_text(where_to_q(query, _aggregate_filter(expr)))
             except _Unreadable:
                 filter_text = None
-        return _Annotated(name, "count", path, filter_text, bool(expr.distinct))
+        distinct = bool(expr.distinct)  # type: ignore[attr-defined]  # not in django-stubs
+        return _Annotated(name, "count", path, filter_text, distinct)
     inner = _inner_query(expr)
     if inner is not None:
         if isinstance(expr, Exists):
@@ -207,7 +216,7 @@ def _annotation_fact(query: Query, name: str, expr, depth: int = 0) -> _Annotate
 
 
 class _Context:
-    def __init__(self, recorder):
+    def __init__(self, recorder: Recorder) -> None:
         self.recorder = recorder
         config = get_config()
         self.min_queries: int = config.get("COUNTS_MIN_QUERIES", 2)
@@ -222,7 +231,7 @@ class _Context:
             elif isinstance(cause, Load):
                 self.load_queries[cause.id].append(query)
         self._facts: dict[int, list[_Annotated]] = {}
-        self._rels: dict[tuple, _RelInfo | None] = {}
+        self._rels: dict[tuple[str, str], _RelInfo | None] = {}
 
     def facts(self, load: Load | None) -> list[_Annotated]:
         if load is None or load.query is None:
@@ -260,12 +269,13 @@ class _Context:
         return (info.owner if info else None), info
 
 
-def _site_key(query: QueryRecord):
+def _site_key(query: QueryRecord) -> tuple[Any, ...]:
     return query.site_key
 
 
 def _duration(queries: list[QueryRecord]) -> float:
-    return round(sum(q.duration_ms for q in queries), 3)
+    total: float = sum(q.duration_ms for q in queries)
+    return round(total, 3)
 
 
 def _var(model_name: str) -> str:
@@ -288,7 +298,7 @@ def _identifier(text: str) -> str:
     return name + "_" if keyword.iskeyword(name) else name
 
 
-def _free_name(model_cls, name: str) -> str:
+def _free_name(model_cls: type[Model] | None, name: str) -> str:
     """An annotation name that clashes with nothing on the model."""
     if model_cls is None:
         return name
@@ -324,7 +334,7 @@ def _word_for(q: Q | None) -> str:
     return "filtered"
 
 
-def _property_name(owner_cls, query: QueryRecord | None) -> str:
+def _property_name(owner_cls: type | None, query: QueryRecord | None) -> str:
     """The model property the count ran in (``Author.book_total``), if any."""
     if owner_cls is None or query is None or not query.frames:
         return ""

@@ -4,10 +4,14 @@ the same queryset fetched."""
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import TYPE_CHECKING, Any
 
 from ddt_perfpanels.analysis.counts.base import CountFinding, _plural, _site_key
 from ddt_perfpanels.analysis.counts.per_row import _from_queries
 from ddt_perfpanels.recording.context import Load, Op, QueryRecord
+
+if TYPE_CHECKING:
+    from ddt_perfpanels.analysis.counts.base import _Context
 
 # -- count_then_fetch ----------------------------------------------------------------------
 
@@ -21,12 +25,13 @@ _THEN_FETCH_TEXT = {
 }
 
 
-def _count_then_fetch(ctx, kind: str = "count") -> tuple[list[CountFinding], set[int]]:
+def _count_then_fetch(ctx: _Context, kind: str = "count") -> tuple[list[CountFinding], set[int]]:
     loads_by_query: dict[int, list[Load]] = defaultdict(list)
     for load in ctx.recorder.loads:
         if load.query is not None and load.via == "root":
             loads_by_query[id(load.query)].append(load)
-    groups: dict[tuple, list[tuple[Op, QueryRecord, Load]]] = {}
+    # Each op with its first query, the load that fetched its queryset and that load's query.
+    groups: dict[tuple[Any, ...], list[tuple[Op, QueryRecord, Load, QueryRecord]]] = {}
     for op in ctx.recorder.ops:
         if op.kind != kind or op.relation is not None or op.query is None:
             continue
@@ -41,16 +46,16 @@ def _count_then_fetch(ctx, kind: str = "count") -> tuple[list[CountFinding], set
             ),
             None,
         )
-        if fetch is None:
+        if fetch is None or fetch.first_query is None:  # (it has one: see above)
             continue
         key = (op.model, _site_key(queries[0]), _site_key(fetch.first_query))
-        groups.setdefault(key, []).append((op, queries[0], fetch))
+        groups.setdefault(key, []).append((op, queries[0], fetch, fetch.first_query))
     findings = []
     used: set[int] = set()
     for entries in groups.values():
-        op, count_query, fetch = entries[0]
-        used.update(o.id for o, _, _ in entries)
-        queries = [q for _, q, _ in entries]
+        op, count_query, fetch, fetch_query = entries[0]
+        used.update(o.id for o, _, _, _ in entries)
+        queries = [q for _, q, _, _ in entries]
         var = _plural(fetch.model_name)
         ran, fix, does = _THEN_FETCH_TEXT[kind, count_query.template is not None]
         instead, suggestion = ran.format(var=var), fix.format(var=var)
@@ -58,7 +63,7 @@ def _count_then_fetch(ctx, kind: str = "count") -> tuple[list[CountFinding], set
             f"{instead} ran {'a COUNT' if kind == 'count' else 'an EXISTS'} query at "
             f"{count_query.site}, "
             f"then the same {fetch.model_name} queryset was fetched at "
-            f"{fetch.first_query.site}. Fetch once and {does} in memory: {suggestion} "
+            f"{fetch_query.site}. Fetch once and {does} in memory: {suggestion} "
             "(it fetches the rows, and the loop reuses them)."
         )
         findings.append(
@@ -71,7 +76,7 @@ def _count_then_fetch(ctx, kind: str = "count") -> tuple[list[CountFinding], set
                 origin=count_query.site,
                 suggestion=suggestion,
                 message=message,
-                access_site=fetch.first_query.site,
+                access_site=fetch_query.site,
                 variable=var,
                 template=list(count_query.template) if count_query.template else None,
                 rows=fetch.rows,

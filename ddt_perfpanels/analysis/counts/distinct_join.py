@@ -3,6 +3,8 @@ multi-valued relation (the rows fan out before they are counted)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, cast
+
 from django.core.exceptions import FieldDoesNotExist
 from django.db.models import Count, F, Q
 from django.db.models.sql.query import Query
@@ -22,6 +24,7 @@ from ddt_perfpanels.analysis.decompile import (
     _path_steps,
     _plain_kwargs,
     _Unreadable,
+    q_children,
     where_to_q,
 )
 from ddt_perfpanels.analysis.models import (
@@ -32,12 +35,19 @@ from ddt_perfpanels.analysis.where import claim, owner_annotate_rewrite
 from ddt_perfpanels.recording.context import Load
 from ddt_perfpanels.recording.stack import format_site
 
+if TYPE_CHECKING:
+    from django.contrib.contenttypes.fields import GenericRelation
+    from django.db.models import Model
+
+    from ddt_perfpanels.analysis.counts.base import _Context
+
 # -- distinct_join_count -----------------------------------------------------------------------
 
 
 def _multi_valued_paths(query: Query) -> list[str]:
     """Each multi-valued relation the query joins, as a lookup path."""
     paths: list[str] = []
+    join: Any  # a Join, or a package's join class: it has a parent_alias
     for alias, join in query.alias_map.items():
         if getattr(join, "parent_alias", None) is None or not query.alias_refcount.get(alias):
             continue
@@ -54,7 +64,7 @@ def _multi_valued_paths(query: Query) -> list[str]:
     return paths
 
 
-def _subquery_count(model_cls, fact: _Annotated, q: Q | None) -> str | None:
+def _subquery_count(model_cls: type[Model], fact: _Annotated, q: Q | None) -> str | None:
     """Count(path) as a correlated Subquery: no join in the outer query."""
     steps = _path_steps(model_cls, fact.path)
     if any(s.generic for s in steps[1:]):
@@ -62,7 +72,8 @@ def _subquery_count(model_cls, fact: _Annotated, q: Q | None) -> str | None:
     target = steps[-1].target
     count = 'Count("pk", distinct=True)' if fact.distinct and len(steps) > 1 else 'Count("pk")'
     if steps[0].generic:
-        field = model_cls._meta.get_field(fact.path[0])
+        # A GenericRelation (by its class name: contenttypes may not be installed).
+        field = cast("GenericRelation", model_cls._meta.get_field(fact.path[0]))
         ct, oid = field.content_type_field_name, field.object_id_field_name
         where = (
             f'{ct}=ContentType.objects.get_for_model({model_cls.__name__}), {oid}=OuterRef("pk")'
@@ -94,7 +105,7 @@ def _strip_prefix(q: Q, prefix: str) -> Q | None:
     """The filter of Count("books", filter=Q(books__x=1)) seen from Book (x=1)."""
     out = Q()
     out.connector, out.negated = q.connector, q.negated
-    for child in q.children:
+    for child in q_children(q):
         if isinstance(child, Q):
             sub = _strip_prefix(child, prefix)
             if sub is None:
@@ -105,15 +116,16 @@ def _strip_prefix(q: Q, prefix: str) -> Q | None:
         if not key.startswith(prefix + "__"):
             return None
         if isinstance(value, F):
-            if not value.name.startswith(prefix + "__"):
+            name: str = value.name  # type: ignore[attr-defined]  # not in django-stubs
+            if not name.startswith(prefix + "__"):
                 return None
-            value = F(value.name[len(prefix) + 2 :])
+            value = F(name[len(prefix) + 2 :])
         out.children.append((key[len(prefix) + 2 :], value))
     return out
 
 
-def _distinct_join_findings(ctx) -> list[CountFinding]:
-    groups: dict[tuple, list[Load]] = {}
+def _distinct_join_findings(ctx: _Context) -> list[CountFinding]:
+    groups: dict[tuple[str, tuple[str, ...], tuple[str, ...], tuple[Any, ...]], list[Load]] = {}
     for load in ctx.recorder.loads:
         query = load.query
         if query is None or load.first_query is None or not query.annotation_select:
@@ -131,14 +143,14 @@ def _distinct_join_findings(ctx) -> list[CountFinding]:
         key = (load.model, tuple(multi), tuple(n for n, _ in counts), _site_key(load.first_query))
         groups.setdefault(key, []).append(load)
     findings = []
-    for (label, multi, _names, _site), loads in groups.items():
-        finding = _distinct_join_finding(ctx, label, list(multi), loads)
+    for (label, relations, _names, _site), loads in groups.items():
+        finding = _distinct_join_finding(ctx, label, list(relations), loads)
         if finding is not None:
             findings.append(finding)
     return findings
 
 
-def _as_subquery(model_cls, query: Query, expr, fact: _Annotated) -> str | None:
+def _as_subquery(model_cls: type[Model], query: Query, expr: Any, fact: _Annotated) -> str | None:
     """One Count() annotation rewritten as a correlated Subquery, or None."""
     q = None
     if fact.filter:
@@ -154,9 +166,12 @@ def _as_subquery(model_cls, query: Query, expr, fact: _Annotated) -> str | None:
         return None
 
 
-def _distinct_join_finding(ctx, label, multi, loads) -> CountFinding | None:
+def _distinct_join_finding(
+    ctx: _Context, label: str, multi: list[str], loads: list[Load]
+) -> CountFinding | None:
     load = loads[0]
-    query = load.query
+    query, first = load.query, load.first_query
+    assert query is not None and first is not None  # (_distinct_join_findings)
     model_cls = _model(label)
     if model_cls is None:
         return None
@@ -216,7 +231,6 @@ def _distinct_join_finding(ctx, label, multi, loads) -> CountFinding | None:
     )
     if kept:
         message += f" (Left as they are: {', '.join(kept)}.)"
-    first = load.first_query
     # The fix goes where the code called annotate(), not where a template or a
     # loop evaluated the queryset.
     origin = format_site(load.annotate_frames, None) if load.annotate_frames else first.site

@@ -3,6 +3,8 @@ related manager counted, tested or aggregated once per row."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from django.db.models import F, Q
 
 from ddt_perfpanels.analysis.code import render_value
@@ -35,6 +37,11 @@ from ddt_perfpanels.analysis.thirdparty import third_party_label
 from ddt_perfpanels.analysis.where import claim, owner_fix_from_suggestion
 from ddt_perfpanels.recording.context import SINGLE_KINDS, Load, Op, QueryRecord
 
+if TYPE_CHECKING:
+    from django.db.models import Model
+
+    from ddt_perfpanels.analysis.counts.base import _Context
+
 # -- per-row counts: count_in_loop, exists_in_loop, annotation_ignored -----------------
 
 
@@ -59,7 +66,16 @@ class _Anchor:
 
     __slots__ = ("load", "model_name", "manager", "prefix", "var", "prefetch", "to_attr")
 
-    def __init__(self, load, model_name, manager, prefix, var, prefetch="", to_attr=None):
+    def __init__(
+        self,
+        load: Load | None,
+        model_name: str,
+        manager: str,
+        prefix: str,
+        var: str,
+        prefetch: str = "",
+        to_attr: str | None = None,
+    ) -> None:
         self.load = load
         self.model_name = model_name
         self.manager = manager
@@ -69,7 +85,7 @@ class _Anchor:
         self.to_attr = to_attr
 
 
-def _anchor(owner: Load | None, owner_cls) -> _Anchor:
+def _anchor(owner: Load | None, owner_cls: type[Model] | None) -> _Anchor:
     name = owner_cls.__name__ if owner_cls is not None else "Model"
     manager = owner.manager if owner is not None else "objects"
     if owner is None or owner.parent is None:
@@ -137,7 +153,14 @@ def _imports(*names: str) -> str:
 class _RowGroup:
     __slots__ = ("kind", "ops", "queries", "owners", "owner", "info", "filter", "annotation")
 
-    def __init__(self, kind, owner, info, q, annotation):
+    def __init__(
+        self,
+        kind: str,
+        owner: Load | None,
+        info: _RelInfo,
+        q: Q | None,
+        annotation: tuple[str, str, str] | None,
+    ) -> None:
         self.kind = kind
         self.owner = owner
         self.info = info
@@ -148,12 +171,16 @@ class _RowGroup:
         self.owners: set[int] = set()
 
 
-def _existing_annotation(ctx, owner: Load | None, info: _RelInfo, q: Q | None, kind: str):
+def _existing_annotation(
+    ctx: _Context, owner: Load | None, info: _RelInfo, q: Q | None, kind: str
+) -> tuple[str, str, str] | None:
     """(variable, attribute, annotation kind) when the rows already carry one."""
     if owner is None:
         return None
     wanted_filter = _q_text(q)
-    candidates = [(owner, (info.query_name,), _var(owner.model_name))]
+    candidates: list[tuple[Load, tuple[str, ...], str]] = [
+        (owner, (info.query_name,), _var(owner.model_name))
+    ]
     chain = owner.segments()
     if chain and all(s.kind in SINGLE_KINDS and s.via in ("select_related", "lazy") for s in chain):
         root = owner.root
@@ -163,7 +190,10 @@ def _existing_annotation(ctx, owner: Load | None, info: _RelInfo, q: Q | None, k
         for fact in ctx.facts(load):
             if fact.path != path:
                 continue
-            if fact.filter != (_q_text(prefix_q(q, "__".join(path))) if wanted_filter else ""):
+            expected = ""
+            if wanted_filter and q is not None:
+                expected = _q_text(prefix_q(q, "__".join(path)))
+            if fact.filter != expected:
                 continue
             if kind == "count" and fact.kind != "count":
                 continue
@@ -171,8 +201,8 @@ def _existing_annotation(ctx, owner: Load | None, info: _RelInfo, q: Q | None, k
     return None
 
 
-def _per_row_groups(ctx) -> list[_RowGroup]:
-    groups: dict[tuple, _RowGroup] = {}
+def _per_row_groups(ctx: _Context) -> list[_RowGroup]:
+    groups: dict[tuple[Any, ...], _RowGroup] = {}
     for op in ctx.recorder.ops:
         if op.relation is None or op.kind not in ("count", "exists", "aggregate"):
             continue
@@ -218,7 +248,7 @@ def _manager_call(info: _RelInfo, q: Q | None, kind: str, op: Op | None = None) 
 _AGGREGATES = ("Count", "Sum", "Avg", "Max", "Min", "StdDev", "Variance")
 
 
-def _aggregate_text(expr, path: str, q: Q | None) -> tuple[str, str] | None:
+def _aggregate_text(expr: Any, path: str, q: Q | None) -> tuple[str, str] | None:
     """(``Sum("enrollments__paid", filter=...)``, "Sum") for one aggregate of a
     related manager, seen from the owner (``path`` is the relation); None when
     it is not a plain aggregate over a field."""
@@ -232,7 +262,7 @@ def _aggregate_text(expr, path: str, q: Q | None) -> tuple[str, str] | None:
     if type(source).__name__ == "Star":
         field = "pk"
     elif isinstance(source, F):
-        field = source.name
+        field = source.name  # type: ignore[attr-defined]  # not in django-stubs
     else:
         return None
     lookup = path if name == "Count" and field in ("pk", "id") else f"{path}__{field}"
@@ -273,7 +303,7 @@ def _aggregate_call(op: Op) -> str:
         sources = list(getattr(expr, "source_expressions", ()))
         source = sources[0] if len(sources) == 1 else None
         if isinstance(source, F):
-            args = [f'"{source.name}"']
+            args = [f'"{source.name}"']  # type: ignore[attr-defined]  # not in django-stubs
         else:
             args = ['"*"' if type(source).__name__ == "Star" else "..."]
         own = getattr(expr, "filter", None)
@@ -285,7 +315,8 @@ def _aggregate_call(op: Op) -> str:
     return ", ".join(parts)
 
 
-def _annotation_ignored(ctx, group: _RowGroup) -> CountFinding:
+def _annotation_ignored(ctx: _Context, group: _RowGroup) -> CountFinding:
+    assert group.annotation is not None  # a group of rows that carry the annotation
     var, attribute, fact_kind = group.annotation
     info = group.info
     owner_var = _var(info.owner.__name__)
@@ -340,7 +371,11 @@ def _per_row_fix(group: _RowGroup) -> tuple[str, str, str, str]:
     else:
         pairs = [(f"{stem}_count", _count_expr(lookup, group.filter))]
         names = ["Count"] + (["Q"] if group.filter is not None and group.filter.children else [])
-    anchor_cls = info.owner if not anchor.prefix else _model(anchor.load.model)
+    if anchor.prefix:
+        assert anchor.load is not None  # a path from the root queryset's rows
+        anchor_cls = _model(anchor.load.model)
+    else:
+        anchor_cls = info.owner
     attributes = []
     for name, _expr in pairs:
         attribute = _free_name(anchor_cls, _identifier(name))
@@ -353,6 +388,7 @@ def _per_row_fix(group: _RowGroup) -> tuple[str, str, str, str]:
     ) + ")"
     if anchor.prefetch:
         root = anchor.load
+        assert root is not None  # the root queryset, which prefetches the owners
         to_attr = f', to_attr="{anchor.to_attr}"' if anchor.to_attr else ""
         inner = f"{anchor.model_name}.{anchor.manager}{annotate}"
         added = f'Prefetch("{anchor.prefetch}", queryset={inner}{to_attr})'
@@ -387,7 +423,7 @@ def _root_with(root: Load, added: str) -> str:
     return written._render_eager(base, select, [*kept, added], root.select_related is True)
 
 
-def _per_row_finding(ctx, group: _RowGroup) -> CountFinding:
+def _per_row_finding(ctx: _Context, group: _RowGroup) -> CountFinding:
     info = group.info
     owner_name = info.owner.__name__
     owner_var = _var(owner_name)
@@ -397,7 +433,9 @@ def _per_row_finding(ctx, group: _RowGroup) -> CountFinding:
     first = group.queries[0]
     rows = len(group.owners)
     prefetched, to_attr = _prefetched_rows(group.owner, info.accessor)
-    prefetched = prefetched or any(op.relation.prefetched for op in group.ops)
+    prefetched = prefetched or any(
+        op.relation is not None and op.relation.prefetched for op in group.ops
+    )
     suggestion, attribute, read, imports = _per_row_fix(group)
     verb = {"count": "counted", "exists": "checked for", "aggregate": "aggregated"}[group.kind]
     message = (
@@ -454,7 +492,13 @@ def _per_row_finding(ctx, group: _RowGroup) -> CountFinding:
     return finding
 
 
-def _from_queries(ctx, kind: str, queries: list[QueryRecord], example=None, **values):
+def _from_queries(
+    ctx: _Context,
+    kind: str,
+    queries: list[QueryRecord],
+    example: QueryRecord | None = None,
+    **values: Any,
+) -> CountFinding:
     """A finding about these queries, shown with the first one (or ``example``)."""
     example = example or queries[0]
     values.setdefault("third_party", third_party_label(None, example))
@@ -469,7 +513,7 @@ def _from_queries(ctx, kind: str, queries: list[QueryRecord], example=None, **va
     )
 
 
-def _finding(ctx, kind, group, **values) -> CountFinding:
+def _finding(ctx: _Context, kind: str, group: _RowGroup, **values: Any) -> CountFinding:
     info = group.info
     path = info.query_name
     if group.owner is not None and group.owner.path:
@@ -483,7 +527,7 @@ def _finding(ctx, kind, group, **values) -> CountFinding:
     return _from_queries(ctx, kind, group.queries, field=path, rows=len(group.owners), **values)
 
 
-def _per_row_findings(ctx) -> list[CountFinding]:
+def _per_row_findings(ctx: _Context) -> list[CountFinding]:
     findings = []
     for group in _per_row_groups(ctx):
         if group.annotation is not None:

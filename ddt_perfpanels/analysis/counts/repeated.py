@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Q
 from django.db.models.fields.reverse_related import ForeignObjectRel
@@ -33,6 +33,11 @@ from ddt_perfpanels.analysis.models import (
 )
 from ddt_perfpanels.recording.context import Op, QueryRecord
 
+if TYPE_CHECKING:
+    from django.db.models import Model
+
+    from ddt_perfpanels.analysis.counts.base import _Context
+
 # -- repeated_count --------------------------------------------------------------------------
 
 
@@ -42,6 +47,7 @@ def _single_valued_query(query: Query) -> bool:
         return False
     if query.extra or query.annotation_select:
         return False
+    join: Any  # a Join, or a package's join class: it has a parent_alias
     for alias, join in query.alias_map.items():
         if getattr(join, "parent_alias", None) is None or not query.alias_refcount.get(alias):
             continue
@@ -53,8 +59,8 @@ def _single_valued_query(query: Query) -> bool:
     return True
 
 
-def _repeated_counts(ctx, exclude: set[int]) -> list[CountFinding]:
-    groups: dict[tuple, list[tuple[Op, list[QueryRecord], Q]]] = {}
+def _repeated_counts(ctx: _Context, exclude: set[int]) -> list[CountFinding]:
+    groups: dict[tuple[str, str], list[tuple[Op, list[QueryRecord], Q]]] = {}
     for op in ctx.recorder.ops:
         if op.kind != "count" or op.relation is not None or op.id in exclude:
             continue
@@ -97,10 +103,11 @@ def _and_q(lookups: list[tuple[str, Any]]) -> Q:
     return q
 
 
-def _group_by_field(model_cls, filters: list[Q]) -> str | None:
+def _group_by_field(model_cls: type[Model], filters: list[Q]) -> str | None:
     """The one field whose value alone tells the COUNTs apart, if there is one."""
-    all_kwargs = [_plain_kwargs(q) for q in filters]
-    if any(k is None or not k for k in all_kwargs):
+    found = [_plain_kwargs(q) for q in filters]
+    all_kwargs = [k for k in found if k]
+    if len(all_kwargs) != len(found):
         return None
     keys = {tuple(sorted(k for k, _ in kwargs)) for kwargs in all_kwargs}
     if len(keys) != 1:
@@ -113,8 +120,10 @@ def _group_by_field(model_cls, filters: list[Q]) -> str | None:
     if len(varying) != 1 or len(filters) < _GROUP_BY_MIN_VALUES:
         return None
     key = varying[0]
-    model = model_cls
+    model: type[Model] | None = model_cls
     for part in key.split("__"):
+        if model is None:
+            return None  # (not reached: a relation has a model)
         try:
             f = model._meta.get_field(part)
         except Exception:
@@ -125,7 +134,12 @@ def _group_by_field(model_cls, filters: list[Q]) -> str | None:
     return key
 
 
-def _repeated_finding(ctx, label, entries, queries) -> CountFinding:
+def _repeated_finding(
+    ctx: _Context,
+    label: str,
+    entries: list[tuple[Op, list[QueryRecord], Q]],
+    queries: list[QueryRecord],
+) -> CountFinding:
     model_cls = _model(label)
     model_name = model_cls.__name__ if model_cls is not None else label.split(".")[-1]
     manager = "objects"

@@ -2,38 +2,44 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ddt_perfpanels.analysis.counts.base import CountFinding
 from ddt_perfpanels.analysis.counts.per_row import _from_queries
 from ddt_perfpanels.analysis.thirdparty import method_label
 from ddt_perfpanels.recording.context import Op, QueryRecord
 
+if TYPE_CHECKING:
+    from ddt_perfpanels.analysis.counts.base import _Context
+
 # -- a row's method that queries ----------------------------------------------------------
 
 
-def _row_method_findings(ctx) -> tuple[list[CountFinding], set[int]]:
+def _row_method_findings(ctx: _Context) -> tuple[list[CountFinding], set[int]]:
     """``page.is_locked()`` running an ``.exists()`` (not on a related manager)
     for each row of one queryset: one finding at the method (and its ops)."""
     from ddt_perfpanels.analysis.sql import FINGERPRINTS
     from ddt_perfpanels.recording.stack import short_path
 
-    groups: dict[tuple, list[tuple[Op, list[QueryRecord]]]] = {}
+    # Each op with its queries and its method (not None).
+    groups: dict[tuple[Any, ...], list[tuple[Op, list[QueryRecord], tuple[Any, ...]]]] = {}
     for op in ctx.recorder.ops:
         queries = ctx.op_queries.get(op.id)
         if op.method is None or not queries:
             continue
         owner, _row, qualname, filename, line = op.method
         key = (op.kind, owner.root.id, owner.path, qualname, filename, line)
-        groups.setdefault(key, []).append((op, queries))
+        groups.setdefault(key, []).append((op, queries, op.method))
     findings = []
     reported: set[int] = set()
     for (kind, _root, _path, qualname, filename, line), entries in groups.items():
-        queries = [q for _op, qs in entries for q in qs]
-        rows = {op.method[1] for op, _qs in entries}
+        queries = [q for _op, qs, _method in entries for q in qs]
+        rows = {method[1] for _op, _qs, method in entries}
         shapes = {FINGERPRINTS[q.sql] for q in queries}
         if len(queries) < ctx.min_queries or len(rows) < 2 or len(shapes) != 1:
             continue
-        reported.update(op.id for op, _qs in entries)
-        owner = entries[0][0].method[0]
+        reported.update(op.id for op, _qs, _method in entries)
+        owner = entries[0][2][0]
         root = owner.root
         per_row = len(queries) / len(rows)
         times = ""

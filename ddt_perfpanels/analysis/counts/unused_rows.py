@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
 from ddt_perfpanels.analysis.counts.base import FETCH_USES, CountFinding, _plural, _site_key, _var
 from ddt_perfpanels.analysis.counts.per_row import _finding, _from_queries, _per_row_fix, _RowGroup
 from ddt_perfpanels.analysis.decompile import (
@@ -17,10 +20,13 @@ from ddt_perfpanels.analysis.models import (
 )
 from ddt_perfpanels.recording.context import SINGLE_KINDS, Load, QueryRecord
 
+if TYPE_CHECKING:
+    from ddt_perfpanels.analysis.counts.base import _Context
+
 # -- len_for_count -----------------------------------------------------------------------------
 
 
-def _unread_fetches(ctx, by_len: bool):
+def _unread_fetches(ctx: _Context, by_len: bool) -> Iterator[Load]:
     """Querysets fetched by len() (``by_len``) or by bool() alone, whose rows
     nothing read."""
     uses = ctx.recorder.extras.get(FETCH_USES)
@@ -36,11 +42,12 @@ def _unread_fetches(ctx, by_len: bool):
             yield load
 
 
-def _len_for_count(ctx) -> list[CountFinding]:
-    groups: dict[tuple, list[Load]] = {}
+def _len_for_count(ctx: _Context) -> list[CountFinding]:
+    groups: dict[tuple[Any, ...], list[Load]] = {}
     for load in _unread_fetches(ctx, by_len=True):
         if load.op == "get":
             continue
+        assert load.first_query is not None  # _unread_fetches yields those that have one
         relation = load.relation if load.via == "lazy" else None
         owner = relation.owner if relation is not None else None
         key = (
@@ -59,7 +66,7 @@ def _len_for_count(ctx) -> list[CountFinding]:
     return findings
 
 
-def _load_queries(ctx, loads: list[Load]) -> list[QueryRecord]:
+def _load_queries(ctx: _Context, loads: list[Load]) -> list[QueryRecord]:
     """The queries of these loads and of the prefetches they ran."""
     ids = {load.id for load in loads}
     queries = [q for load in loads for q in ctx.load_queries.get(load.id, ())]
@@ -69,9 +76,10 @@ def _load_queries(ctx, loads: list[Load]) -> list[QueryRecord]:
     return queries
 
 
-def _len_finding(ctx, loads: list[Load]) -> CountFinding | None:
+def _len_finding(ctx: _Context, loads: list[Load]) -> CountFinding | None:
     load = loads[0]
     first = load.first_query
+    assert first is not None
     queries = _load_queries(ctx, loads) or [first]
     rows = sum(item.rows for item in loads)
     relation = load.relation if load.via == "lazy" else None
@@ -132,7 +140,16 @@ def _len_finding(ctx, loads: list[Load]) -> CountFinding | None:
     return _rows_finding(ctx, "len_for_count", queries, load, suggestion, message, rows, var)
 
 
-def _rows_finding(ctx, kind, queries, load: Load, suggestion, message, rows, var) -> CountFinding:
+def _rows_finding(
+    ctx: _Context,
+    kind: str,
+    queries: list[QueryRecord],
+    load: Load,
+    suggestion: str,
+    message: str,
+    rows: int,
+    var: str,
+) -> CountFinding:
     """A finding about rows one queryset fetched (the fix is written there)."""
     first = load.first_query
     assert first is not None
@@ -155,17 +172,19 @@ def _rows_finding(ctx, kind, queries, load: Load, suggestion, message, rows, var
 # -- bool_for_exists -----------------------------------------------------------------------
 
 
-def _bool_for_exists(ctx) -> list[CountFinding]:
+def _bool_for_exists(ctx: _Context) -> list[CountFinding]:
     """``if books:`` (or ``{% if books %}``) fetched the rows, and nothing read them."""
-    groups: dict[tuple, list[Load]] = {}
+    groups: dict[tuple[str, tuple[Any, ...]], list[Load]] = {}
     for load in _unread_fetches(ctx, by_len=False):
         if load.via != "root" or load.op != "iterate" or load.query is None:
             continue
+        assert load.first_query is not None  # _unread_fetches yields those that have one
         groups.setdefault((load.model, _site_key(load.first_query)), []).append(load)
     findings = []
     for loads in groups.values():
         load = loads[0]
-        first = load.first_query
+        first, query = load.first_query, load.query
+        assert first is not None and query is not None  # (the loop above)
         var = _plural(load.model_name)
         rows = sum(item.rows for item in loads)
         if first.template is not None:
@@ -173,7 +192,7 @@ def _bool_for_exists(ctx) -> list[CountFinding]:
             instead = f"{{% if {var} %}}"
         else:
             try:
-                q = where_to_q(load.query, load.query.where)
+                q = where_to_q(query, query.where)
                 suggestion = f"{load.model_name}.{load.manager}{_filter_call(q)}.exists()"
             except _Unreadable:
                 suggestion = f"{var}.exists()"
