@@ -81,7 +81,7 @@ def key_event_kind(name: str) -> str:
 # -- reading a command and its reply ----------------------------------------------
 
 
-def command_name(args: tuple) -> str:
+def command_name(args: tuple[Any, ...]) -> str:
     if not args:
         return ""
     name = args[0]
@@ -90,7 +90,7 @@ def command_name(args: tuple) -> str:
     return str(name).upper()
 
 
-def _command_keys(name: str, args: tuple) -> tuple[list[Any], str | None]:
+def _command_keys(name: str, args: tuple[Any, ...]) -> tuple[list[Any], str | None]:
     where = spec(name).keys
     if where == "none":
         pattern = None
@@ -114,7 +114,7 @@ def _command_keys(name: str, args: tuple) -> tuple[list[Any], str | None]:
     return ([args[1]] if len(args) > 1 else []), None
 
 
-def _new_command(args: tuple, server: str) -> tuple[RedisCommand, list[Any]]:
+def _new_command(args: tuple[Any, ...], server: str) -> tuple[RedisCommand, list[Any]]:
     name = command_name(args)
     keys, pattern = _command_keys(name, args)
     command = RedisCommand(name, [key_text(k) for k in keys], pattern, server)
