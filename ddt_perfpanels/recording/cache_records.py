@@ -5,12 +5,15 @@ helpers they are built with. Built by ``recording.cache``, read by
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ddt_perfpanels.conf import get_config
 from ddt_perfpanels.recording.context import format_exception
 from ddt_perfpanels.recording.redis_info import server_counters
 from ddt_perfpanels.recording.stack import CallSite
+
+if TYPE_CHECKING:
+    from ddt_perfpanels.recording.context import Recorder
 
 _MAX_KEYS = 5_000  # keys itemized per call; past it they are counted
 _KEY_CHARS = 250
@@ -191,8 +194,8 @@ class CacheRecord:
             stats._pool = None
 
 
-def cache_record(recorder) -> CacheRecord:
-    record = recorder.extras.get("cache")
+def cache_record(recorder: Recorder) -> CacheRecord:
+    record: CacheRecord | None = recorder.extras.get("cache")
     if record is None:
         record = recorder.extras.setdefault("cache", CacheRecord())
         if recorder.light:
