@@ -15,14 +15,20 @@ keeps classes (never instances, which hold the request) in
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard, TypeVar
 
 from ddt_perfpanels.recording.stack import is_app_file
+
+if TYPE_CHECKING:
+    from ddt_perfpanels.recording.context import Load, Recorder
 
 EXTRA = "where"
 # Frames walked at most, from the query outwards.
 _MAX_FRAMES = 200
+
+_T = TypeVar("_T")
 
 
 class Owner:
@@ -30,7 +36,14 @@ class Owner:
 
     __slots__ = ("kind", "cls", "model", "attribute", "parent")
 
-    def __init__(self, kind: str, cls: type, model: str = "", attribute: Any = None, parent=None):
+    def __init__(
+        self,
+        kind: str,
+        cls: type,
+        model: str = "",
+        attribute: Any = None,
+        parent: type | None = None,
+    ):
         # "admin" (its changelist), "admin_view" (another of its views), "inline",
         # "drf", "cbv"
         self.kind = kind
@@ -87,14 +100,15 @@ class WhereRecords:
             self.access.setdefault(key, value)
 
 
-def records(recorder) -> WhereRecords | None:
-    return recorder.extras.get(EXTRA)
+def records(recorder: Recorder) -> WhereRecords | None:
+    where: WhereRecords | None = recorder.extras.get(EXTRA)
+    return where
 
 
-def note(recorder, load, skip: int = 1) -> None:
+def note(recorder: Recorder, load: Load, skip: int = 1) -> None:
     """The first query of ``load`` runs now: remember who owns it (a root) or
     what read it (a lazy load), once per cluster."""
-    where = recorder.extras.get(EXTRA)
+    where: WhereRecords | None = recorder.extras.get(EXTRA)
     if where is None:
         where = recorder.extras[EXTRA] = WhereRecords()
     via = load.via
@@ -109,7 +123,7 @@ def note(recorder, load, skip: int = 1) -> None:
 # -- the framework classes, when their modules are loaded -------------------------------
 
 
-def _class(module: str, name: str):
+def _class(module: str, name: str) -> type | None:
     loaded = sys.modules.get(module)
     return getattr(loaded, name, None) if loaded is not None else None
 
@@ -121,12 +135,12 @@ def _first_local(frame: FrameType) -> Any:
     return frame.f_locals.get("self")
 
 
-def _model_label(model) -> str:
+def _model_label(model: Any) -> str:
     meta = getattr(model, "_meta", None)
     return getattr(meta, "label", "") or ""
 
 
-def _view_model(view) -> str:
+def _view_model(view: Any) -> str:
     """The model of a view's queryset: its ``queryset``, its ``model``, or its
     serializer's ``Meta.model``; "" when it only has a ``get_queryset()``."""
     queryset = getattr(view, "queryset", None)
@@ -137,13 +151,13 @@ def _view_model(view) -> str:
     return _model_label(model)
 
 
-def _is(value, cls) -> bool:
+def _is(value: object, cls: type[_T] | None) -> TypeGuard[_T]:
     """isinstance() without asking the value: a lazy object (``request.user``)
     would load itself, and run a query, to answer ``__class__``."""
     return cls is not None and issubclass(type(value), cls)
 
 
-def _owner_of(value, model: str) -> Owner | None:
+def _owner_of(value: Any, model: str) -> Owner | None:
     """``value`` (a frame's self or local) as the owner of a ``model`` queryset."""
     change_list = _class("django.contrib.admin.views.main", "ChangeList")
     if _is(value, change_list):
@@ -178,7 +192,7 @@ def _owner_of(value, model: str) -> Owner | None:
     return None
 
 
-def _context_owner(context, model: str) -> Owner | None:
+def _context_owner(context: Any, model: str) -> Owner | None:
     """A template's context: the admin's ``cl`` or a generic view's ``view``."""
     get = getattr(context, "get", None)
     if get is None:
@@ -198,7 +212,7 @@ def _context_owner(context, model: str) -> Owner | None:
 _CONTEXT_NAMES = ("cl", "inline", "inline_admin_formset", "view")
 
 
-def _frames(frame: FrameType | None):
+def _frames(frame: FrameType | None) -> Iterator[FrameType]:
     """The frames from ``frame`` outwards, up to the handler that called the view."""
     from ddt_perfpanels.recording.stack import is_view_caller
 
@@ -291,7 +305,7 @@ def _find_access(start: FrameType | None) -> Access | None:
     return access if found else None
 
 
-def _drf_field(access: Access, field) -> None:
+def _drf_field(access: Access, field: Any) -> None:
     """The declared field of a serializer class: a ListSerializer(many=True)
     or a ManyRelatedField stands for the field it wraps."""
     parent = field.parent
