@@ -27,10 +27,10 @@ from __future__ import annotations
 import logging
 import threading
 import types
-from collections.abc import Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Iterator, Mapping
 from contextvars import ContextVar
 from time import perf_counter
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ddt_perfpanels.recording import redis_commands
 from ddt_perfpanels.recording.cache_records import (
@@ -52,6 +52,13 @@ from ddt_perfpanels.recording.redis_commands import (
 )
 from ddt_perfpanels.recording.redis_info import server_counters, server_name
 from ddt_perfpanels.recording.stack import capture_stack
+
+if TYPE_CHECKING:
+    from django.core.cache import CacheHandler
+    from django.core.cache.backends.base import BaseCache
+    from redis.client import Pipeline, Redis
+
+    from ddt_perfpanels.recording.context import Recorder
 
 # The cache call being recorded in this thread or task: the Django-level call
 # whose nested calls and Redis commands belong to it.
@@ -124,7 +131,9 @@ _KEY_NAMES = ("key", "keys", "data", "name", "search", "pattern")
 # -- small helpers ------------------------------------------------------------------
 
 
-def _argument(args: tuple, kwargs: dict, index: int, name: str, missing: Any = None) -> Any:
+def _argument(
+    args: tuple[Any, ...], kwargs: dict[str, Any], index: int, name: str, missing: Any = None
+) -> Any:
     if name in kwargs:
         return kwargs[name]
     if 0 <= index < len(args):
@@ -156,14 +165,24 @@ class _Pending:
         "version",
     )
 
-    def __init__(self, recorder, cache, alias, name, spec, args, kwargs, sentinel_ok):
+    def __init__(
+        self,
+        recorder: Recorder,
+        cache: Any,
+        alias: str,
+        name: str,
+        spec: _Spec,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        sentinel_ok: bool,
+    ) -> None:
         self.recorder = recorder
         self.cache = cache
         self.spec = spec
         self.args = args
         self.kwargs = kwargs
         self.sentinel = False
-        self.user_default = None
+        self.user_default: Any = None
         base = name[1:] if name.startswith("a") and name[1:] in _DJANGO_SPECS else name
         call = CacheCall(alias, _backend_path(cache), name, spec.kind)
         call.is_async = base != name
@@ -178,7 +197,7 @@ class _Pending:
             else:
                 call.timeout = timeout
                 call.timeout_given = True
-        self.version = _argument(args, kwargs, spec.version, "version")
+        self.version: Any = _argument(args, kwargs, spec.version, "version")
         self.key_objects: list[Any] = []
         if spec.keys != "none":
             first = args[0] if args else next((kwargs[k] for k in _KEY_NAMES if k in kwargs), None)
@@ -285,7 +304,7 @@ class _Pending:
         if call.size_method is None:
             self._sizes(name, events, result)
 
-    def _decide_hits(self, name, events, result, missing) -> None:
+    def _decide_hits(self, name: str, events: list[KeyEvent], result: Any, missing: bool) -> None:
         call = self.call
         if name == "get":
             store = _locmem_store(self.cache)
@@ -314,7 +333,7 @@ class _Pending:
             events[0].hit = call.inner_hit
             call.hit_method = "inner"
 
-    def _sizes(self, name, events, result) -> None:
+    def _sizes(self, name: str, events: list[KeyEvent], result: Any) -> None:
         call, cache = self.call, self.cache
         store = _locmem_store(cache)
         if store is not None:
@@ -362,7 +381,7 @@ class _Pending:
             call.size_method = "value"
 
 
-def _locmem_store(cache: Any) -> dict | None:
+def _locmem_store(cache: Any) -> dict[str, Any] | None:
     """LocMemCache's dict of pickled values (other backends have none)."""
     store = getattr(cache, "__dict__", {}).get("_cache")
     return store if isinstance(store, dict) else None
@@ -380,9 +399,11 @@ def _alias_facts(cache: Any) -> dict[str, Any]:
     }
 
 
-def _redis_outcomes(commands: list[RedisCommand]) -> dict[str, tuple]:
+def _redis_outcomes(
+    commands: list[RedisCommand],
+) -> dict[str, tuple[bool | None, int | None, int | None]]:
     """stored key -> (first hit/miss, bytes read, bytes written) from the commands."""
-    outcomes: dict[str, list] = {}
+    outcomes: dict[str, list[Any]] = {}  # [hit, bytes read, bytes written]
     for command in commands:
         hits, reads, writes = command.hits, command.read_sizes, command.written_sizes
         if hits is None and reads is None and writes is None:
@@ -393,14 +414,15 @@ def _redis_outcomes(commands: list[RedisCommand]) -> dict[str, tuple]:
                 entry = outcomes[key] = [None, None, None]
             if hits is not None and entry[0] is None and i < len(hits):
                 entry[0] = hits[i]
-            if reads is not None and i < len(reads) and reads[i] is not None:
-                entry[1] = (entry[1] or 0) + reads[i]
-            if writes is not None and i < len(writes) and writes[i] is not None:
-                entry[2] = (entry[2] or 0) + writes[i]
+            # The size is bound once: mypy narrows a name, not reads[i].
+            if reads is not None and i < len(reads) and (read := reads[i]) is not None:
+                entry[1] = (entry[1] or 0) + read
+            if writes is not None and i < len(writes) and (written := writes[i]) is not None:
+                entry[2] = (entry[2] or 0) + written
     return {key: tuple(value) for key, value in outcomes.items()}
 
 
-def _tracked_iter(iterator, pending: _Pending, start: float):
+def _tracked_iter(iterator: Iterator[Any], pending: _Pending, start: float) -> Iterator[Any]:
     """A generator returned by a cache call (iter_keys): its Redis commands run
     while it is consumed and still belong to the call."""
     call = pending.call
@@ -427,7 +449,9 @@ def _tracked_iter(iterator, pending: _Pending, start: float):
             close()
 
 
-def _inner_result(parent, is_get: bool, args: tuple, kwargs: dict, result: Any) -> Any:
+def _inner_result(
+    parent: CacheCall, is_get: bool, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any
+) -> Any:
     """A call the backend made to itself, inside a recorded one (get_or_set ->
     get): part of the parent, which learns from an inner get() whether it hit."""
     if is_get and parent.inner_hit is None:
@@ -435,10 +459,12 @@ def _inner_result(parent, is_get: bool, args: tuple, kwargs: dict, result: Any) 
     return result
 
 
-def _sync_wrapper(name: str, alias: str, spec: _Spec, inner, sentinel_ok: bool):
+def _sync_wrapper(
+    name: str, alias: str, spec: _Spec, inner: Callable[..., Any], sentinel_ok: bool
+) -> Callable[..., Any]:
     is_get = name == "get"
 
-    def wrapper(self, *args, **kwargs):
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
         recorder = _active.get()
         if recorder is None:
             return inner(*args, **kwargs)
@@ -471,10 +497,12 @@ def _sync_wrapper(name: str, alias: str, spec: _Spec, inner, sentinel_ok: bool):
     return wrapper
 
 
-def _async_wrapper(name: str, alias: str, spec: _Spec, inner, sentinel_ok: bool):
+def _async_wrapper(
+    name: str, alias: str, spec: _Spec, inner: Callable[..., Awaitable[Any]], sentinel_ok: bool
+) -> Callable[..., Coroutine[Any, Any, Any]]:
     is_get = name == "aget"
 
-    async def wrapper(self, *args, **kwargs):
+    async def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
         recorder = _active.get()
         if recorder is None:
             return await inner(*args, **kwargs)
@@ -534,6 +562,7 @@ def patch_cache(cache: Any, alias: str) -> None:
         sentinel_async = sentinel_sync and "aget" not in instance_dict
         for name, spec in _methods_of(cache).items():
             inner = getattr(cache, name)
+            function: Callable[..., Any]
             if name in _ASYNC_NAMES:
                 function = _async_wrapper(name, alias, spec, inner, sentinel_async)
             else:
@@ -550,7 +579,8 @@ def patch_open_caches() -> None:
         from django.core.cache import caches
 
         for alias in caches:
-            cache = getattr(caches._connections, alias, None)
+            # django-stubs omit BaseConnectionHandler's private _connections.
+            cache = getattr(caches._connections, alias, None)  # type: ignore[attr-defined]
             if cache is not None:
                 patch_cache(cache, alias)
     except Exception:  # pragma: no cover - defensive
@@ -558,6 +588,7 @@ def patch_open_caches() -> None:
 
 
 # -- redis-py hooks -------------------------------------------------------------------
+
 
 def _before_first_command(record: CacheRecord, pool: Any, server: str) -> None:
     # INFO counters are per server, whatever the database number.
@@ -585,7 +616,8 @@ def _pool_alias(record: CacheRecord, pool: Any) -> str:
         from django.core.cache import caches
 
         for name in caches:
-            cache = getattr(caches._connections, name, None)
+            # django-stubs omit BaseConnectionHandler's private _connections.
+            cache = getattr(caches._connections, name, None)  # type: ignore[attr-defined]
             if cache is not None and any(p is pool for p in _pools_of(cache)):
                 alias = name
                 if name not in record.aliases:
@@ -609,7 +641,9 @@ def _pools_of(cache: Any) -> list[Any]:
     return [p for p in pools if p is not None]
 
 
-def _raw_call(recorder, record: CacheRecord, pool: Any, operation: str, kind: str) -> CacheCall:
+def _raw_call(
+    recorder: Recorder, record: CacheRecord, pool: Any, operation: str, kind: str
+) -> CacheCall:
     alias = _pool_alias(record, pool)
     call = CacheCall(alias, "redis-py", operation, kind)
     call.raw = True
@@ -652,7 +686,7 @@ def _raw_events(record: CacheRecord, call: CacheCall) -> None:
 _originals: dict[tuple[Any, str], Any] = {}
 
 
-def _execute_command(self, *args, **options):
+def _execute_command(self: Redis, *args: Any, **options: Any) -> Any:
     from redis.client import Redis
 
     previous = _originals[Redis, "execute_command"]
@@ -669,13 +703,19 @@ def _execute_command(self, *args, **options):
         recorder.internal_error("recording a Redis command", exc)
         return previous(self, *args, **options)
 
-    def done(reply, error, seconds):
+    def done(reply: Any, error: BaseException | None, seconds: float) -> None:
         _command_done(recorder, record, pool, command, reply, error, seconds)
 
     return _timed(previous, self, args, options, done)
 
 
-def _timed(previous, client, args, kwargs, done):
+def _timed(
+    previous: Callable[..., Any],
+    client: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    done: Callable[[Any, BaseException | None, float], None],
+) -> Any:
     """Run redis-py's own method, timed, then report to ``done`` (which never raises)."""
     token = _in_redis.set(True)
     start = perf_counter()
@@ -690,7 +730,15 @@ def _timed(previous, client, args, kwargs, done):
     return result
 
 
-def _command_done(recorder, record, pool, command, reply, error, seconds) -> None:
+def _command_done(
+    recorder: Recorder,
+    record: CacheRecord,
+    pool: Any,
+    command: RedisCommand,
+    reply: Any,
+    error: BaseException | None,
+    seconds: float,
+) -> None:
     try:
         command.duration_ms = seconds * 1000
         if error is not None:
@@ -713,7 +761,7 @@ def _command_done(recorder, record, pool, command, reply, error, seconds) -> Non
         recorder.internal_error("recording a Redis command", exc)
 
 
-def _pipeline_execute(self, *args, **kwargs):
+def _pipeline_execute(self: Pipeline, *args: Any, **kwargs: Any) -> Any:
     from redis.client import Pipeline
 
     previous = _originals[Pipeline, "execute"]
@@ -737,13 +785,21 @@ def _pipeline_execute(self, *args, **kwargs):
         recorder.internal_error("recording a Redis pipeline", exc)
         return previous(self, *args, **kwargs)
 
-    def done(replies, error, seconds):
+    def done(replies: Any, error: BaseException | None, seconds: float) -> None:
         _pipeline_done(recorder, record, pool, commands, replies, error, seconds)
 
     return _timed(previous, self, args, kwargs, done)
 
 
-def _pipeline_done(recorder, record, pool, commands, replies, error, seconds) -> None:
+def _pipeline_done(
+    recorder: Recorder,
+    record: CacheRecord,
+    pool: Any,
+    commands: list[RedisCommand],
+    replies: Any,
+    error: BaseException | None,
+    seconds: float,
+) -> None:
     if not commands:
         return
     try:
@@ -777,10 +833,10 @@ def _pipeline_done(recorder, record, pool, commands, replies, error, seconds) ->
         recorder.internal_error("recording a Redis pipeline", exc)
 
 
-def _getitem(self, alias):
+def _getitem(self: CacheHandler, alias: str) -> BaseCache:
     from django.core.cache import CacheHandler
 
-    cache = _originals[CacheHandler, "__getitem__"](self, alias)
+    cache: BaseCache = _originals[CacheHandler, "__getitem__"](self, alias)
     if _active.get() is not None:
         instance_dict = getattr(cache, "__dict__", None)
         if instance_dict is not None and _MARK not in instance_dict:
