@@ -12,6 +12,7 @@ import traceback
 from contextvars import ContextVar
 from itertools import count
 from time import perf_counter
+from types import FrameType
 from typing import Any
 
 from ddt_perfpanels.conf import get_config
@@ -39,7 +40,16 @@ SINGLE_KINDS = frozenset({"fk", "o2o", "reverse_o2o"})
 class Relation:
     """A relation followed from one model instance (``book.author``, ``author.books``)."""
 
-    __slots__ = ("owner", "owner_key", "owner_name", "accessor", "kind", "prefetched", "filters")
+    __slots__ = (
+        "owner",
+        "owner_key",
+        "owner_name",
+        "accessor",
+        "kind",
+        "prefetched",
+        "filters",
+        "frame",
+    )
 
     def __init__(
         self, owner, owner_key, accessor, kind, prefetched=False, filters=(), owner_name=""
@@ -51,6 +61,9 @@ class Relation:
         self.kind: str = kind
         self.prefetched: bool = prefetched
         self.filters: tuple = filters  # (method, args, kwargs) applied on a related manager
+        # While a descriptor loads it: the frame that read the attribute, where
+        # the stack of its query starts (never kept after the load).
+        self.frame: FrameType | None = None
 
     # A Relation rides in queryset hints. Pickling or copying a queryset (to
     # cache it, say) must not drag the recording along: it becomes None.
@@ -178,6 +191,7 @@ class Load:
         "built",
         "prefetch_querysets",
         "annotate_frames",
+        "frame",
     )
 
     def __init__(self, model_cls, parent=None, segment="", kind="", via="root", owner_key=0):
@@ -219,6 +233,9 @@ class Load:
         self.prefetch_querysets: dict[str, Any] = {}
         # Where the code called annotate() on this queryset (application frames).
         self.annotate_frames: list[Any] = []
+        # While its rows are fetched: the frame that asked for them, where the
+        # stack of its own query starts (never kept after the fetch).
+        self.frame: FrameType | None = None
 
     def eager_child(self, name: str, model_cls, via: str) -> Load:
         child = self.children.get(name)

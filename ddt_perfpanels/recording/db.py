@@ -54,11 +54,20 @@ def _record(recorder, sql, params, many, context_, duration, error) -> None:
             return
         frames, template, library = [], None, []
     else:
-        # Skip this function and record_query.
+        # A load's own query (its first) starts from the frame that asked for
+        # the rows: below it is only Django's machinery, not worth walking.
+        # Later queries of the load (a signal handler's, as rows are built)
+        # walk from here: skip this function and record_query.
+        cause = context._cause.get()
+        start = cause.frame if type(cause) is Load and cause.first_query is None else None
         toolbar_storage = [False]
         library: list = []
         frames, template = capture_stack(
-            recorder.stack_depth, skip=2, toolbar_storage=toolbar_storage, library=library
+            recorder.stack_depth,
+            skip=2,
+            toolbar_storage=toolbar_storage,
+            library=library,
+            start=start,
         )
         if toolbar_storage[0]:
             return

@@ -74,6 +74,7 @@ def _begin_load(recorder, qs) -> Load:
             model, relation.owner, relation.accessor, relation.kind, via, relation.owner_key
         )
         load.relation = relation
+        load.frame = relation.frame
     elif isinstance(cause, PrefetchCause):
         load = Load(model, cause.owner, cause.through, cause.kind, "prefetch", cause.owner_key)
     elif hint is not None:
@@ -125,12 +126,15 @@ def _fetch_all(self):
     except Exception as exc:
         recorder.internal_error("starting a load", exc)
         return _orig_fetch_all(self)
+    if load.frame is None:
+        load.frame = sys._getframe(1)
     token = _cause.set(load)
     before = len(recorder.queries)
     try:
         _orig_fetch_all(self)
     finally:
         _cause.reset(token)
+        load.frame = None
     if self._result_cache is not None:
         load.rows = len(self._result_cache)
         if load.custom_iterable:
@@ -454,11 +458,13 @@ def _lazy(recorder, instance, accessor: str, kind: str, call, *args):
     relation = Relation(
         _owner(recorder, instance), id(instance), accessor, kind, owner_name=type(instance).__name__
     )
+    relation.frame = sys._getframe(2)  # who read the attribute
     token = _cause.set(relation)
     try:
         return call(*args)
     finally:
         _cause.reset(token)
+        relation.frame = None
 
 
 def _forward_get(self, instance, cls=None):
@@ -481,11 +487,13 @@ def _forward_get(self, instance, cls=None):
         "o2o" if field.one_to_one else "fk",
         owner_name=type(instance).__name__,
     )
+    relation.frame = sys._getframe(1)  # who read the attribute
     token = _cause.set(relation)
     try:
         return original(self, instance, cls)
     finally:
         _cause.reset(token)
+        relation.frame = None
 
 
 def _reverse_one_get(self, instance, cls=None):

@@ -114,6 +114,8 @@ def reset_classification() -> None:
     _app_files.clear()
     _library_files.clear()
     _kinds.clear()
+    _sites.clear()
+    _site_codes.clear()
 
 
 @receiver(setting_changed)
@@ -229,12 +231,27 @@ def is_view_caller(code: Any) -> bool:
     return code is sync_caller or code is async_caller
 
 
+# (id(code), f_lasti) -> (file, line, function) of a frame seen before: reading
+# f_lineno decodes the code's line table, every time. The code object is kept
+# (in _site_codes) so that its id is never reused for another.
+_sites: dict[tuple[int, int], Frame] = {}
+_site_codes: dict[int, Any] = {}
+
+
+def _new_site(code: Any, frame: FrameType, name: str) -> Frame:
+    site = (code.co_filename, frame.f_lineno, name)
+    _site_codes[id(code)] = code
+    _sites[(id(code), frame.f_lasti)] = site
+    return site
+
+
 def capture_stack(
     depth: int,
     skip: int = 1,
     *,
     toolbar_storage: list[bool] | None = None,
     library: list[Frame] | None = None,
+    start: FrameType | None = None,
 ) -> tuple[list[Frame], TemplatePosition | None]:
     """Application frames, innermost first, and the innermost template position.
 
@@ -242,7 +259,8 @@ def capture_stack(
     own storage code is on the stack: its queries are not the application's.
     With ``library`` (a list), also collect the library frames met before the
     first application frame (file, line, qualified function name): the code
-    site of a query that a package ran.
+    site of a query that a package ran. ``start``: the frame to walk from,
+    instead of ``skip`` frames above the caller.
 
     Called for every query: one dict lookup per frame, code objects compared by
     identity.
@@ -250,15 +268,19 @@ def capture_stack(
     render_code, sync_caller, async_caller = _stop_codes()
     frames: list[Frame] = []
     template = None
-    frame: FrameType | None = sys._getframe(skip + 1)
+    frame: FrameType | None = start if start is not None else sys._getframe(skip + 1)
     kinds = _kinds
+    sites = _sites
     while frame is not None:
         code = frame.f_code
         kind = kinds.get(code.co_filename)
         if kind is None:
             kind = _kind_of(code.co_filename)
         if kind == APP:
-            frames.append((code.co_filename, frame.f_lineno, code.co_name))
+            site = sites.get((id(code), frame.f_lasti))
+            if site is None:
+                site = _new_site(code, frame, code.co_name)
+            frames.append(site)
             if len(frames) >= depth:
                 break
         elif kind == MACHINERY:
@@ -269,7 +291,10 @@ def capture_stack(
                 break
         elif kind == LIBRARY:
             if library is not None and not frames and len(library) < LIBRARY_DEPTH:
-                library.append((code.co_filename, frame.f_lineno, code.co_qualname))
+                site = sites.get((id(code), frame.f_lasti))
+                if site is None:
+                    site = _new_site(code, frame, code.co_qualname)
+                library.append(site)
         elif toolbar_storage is not None:  # STORAGE
             toolbar_storage[0] = True
             break
