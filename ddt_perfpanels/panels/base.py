@@ -6,7 +6,7 @@ from __future__ import annotations
 import inspect
 import linecache
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from debug_toolbar.panels import Panel
@@ -107,7 +107,18 @@ class PerfPanel(Panel):
         # answers for all of them.
         return check_app_installed(cls)
 
-    def process_request(
+    @property  # type: ignore[override]  # a callable, as the toolbar reads it
+    def process_request(self) -> Callable[[HttpRequest], Any]:
+        """The layer the toolbar chains for this panel. Our panels share one
+        capture, so next to each other they are one layer: the outermost one
+        skips the ones right inside it (each layer is one more frame that the
+        toolbar's SQL panel walks for every query)."""
+        inner = self.get_response
+        if getattr(inner, "__func__", None) is PerfPanel._capture_request:
+            self.get_response = inner.__self__.get_response  # type: ignore[attr-defined]
+        return self._capture_request
+
+    def _capture_request(
         self, request: HttpRequest
     ) -> HttpResponseBase | Awaitable[HttpResponseBase]:
         toolbar = self.toolbar
