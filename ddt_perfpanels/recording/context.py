@@ -13,10 +13,14 @@ from contextvars import ContextVar
 from itertools import count
 from time import perf_counter
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ddt_perfpanels.conf import get_config
-from ddt_perfpanels.recording.stack import CallSite
+from ddt_perfpanels.recording.stack import CallSite, Frame, TemplatePosition
+
+if TYPE_CHECKING:
+    from django.db.models import Model
+    from django.db.models.sql import Query
 
 logger = logging.getLogger("ddt_perfpanels")
 
@@ -27,14 +31,23 @@ _orm_active: ContextVar[Recorder | None] = ContextVar("ddt_perfpanels_orm", defa
 # What the ORM is doing right now in this task: a Load, an Op, a Relation (while
 # a descriptor loads it) or a PrefetchCause. The database hook attaches it to
 # each query it records.
-_cause: ContextVar[Any] = ContextVar("ddt_perfpanels_cause", default=None)
+_cause: ContextVar[Load | Op | Relation | PrefetchCause | None] = ContextVar(
+    "ddt_perfpanels_cause", default=None
+)
 # (method, application frames) of an awaited ``aget()``, ``afirst()``...: Django
 # runs the query in a worker thread, whose stack holds none of those frames.
-_async_frames: ContextVar[Any] = ContextVar("ddt_perfpanels_async_frames", default=None)
+_async_frames: ContextVar[tuple[str, list[Frame]] | None] = ContextVar(
+    "ddt_perfpanels_async_frames", default=None
+)
 
 _ids = count(1)
 
 SINGLE_KINDS = frozenset({"fk", "o2o", "reverse_o2o"})
+
+# A method applied on a related manager: (method, args, kwargs).
+RelationFilter = tuple[str, tuple[Any, ...], dict[str, Any]]
+# Where an eager lookup was added: (site, owner, (file, function) or None).
+EagerSite = tuple[str, str, tuple[str, str] | None]
 
 
 class Relation:
@@ -52,31 +65,38 @@ class Relation:
     )
 
     def __init__(
-        self, owner, owner_key, accessor, kind, prefetched=False, filters=(), owner_name=""
-    ):
+        self,
+        owner: Load | None,
+        owner_key: int,
+        accessor: str,
+        kind: str,
+        prefetched: bool = False,
+        filters: tuple[RelationFilter, ...] = (),
+        owner_name: str = "",
+    ) -> None:
         self.owner: Load | None = owner  # the load that produced the instance
         self.owner_key: int = owner_key  # id() of the instance, to count distinct rows
         self.owner_name: str = owner_name  # the instance's model class name
         self.accessor: str = accessor
         self.kind: str = kind
         self.prefetched: bool = prefetched
-        self.filters: tuple = filters  # (method, args, kwargs) applied on a related manager
+        self.filters: tuple[RelationFilter, ...] = filters  # applied on a related manager
         # While a descriptor loads it: the frame that read the attribute, where
         # the stack of its query starts (never kept after the load).
         self.frame: FrameType | None = None
 
     # A Relation rides in queryset hints. Pickling or copying a queryset (to
     # cache it, say) must not drag the recording along: it becomes None.
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[None], tuple[()]]:
         return (type(None), ())
 
     def __copy__(self) -> Relation:
         return self
 
-    def __deepcopy__(self, memo: dict) -> Relation:
+    def __deepcopy__(self, memo: dict[int, Any]) -> Relation:
         return self
 
-    def with_filter(self, method: str, args: tuple, kwargs: dict) -> Relation:
+    def with_filter(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Relation:
         return Relation(
             self.owner,
             self.owner_key,
@@ -93,7 +113,9 @@ class PrefetchCause:
 
     __slots__ = ("owner", "through", "kind", "to_attr", "owner_key")
 
-    def __init__(self, owner, through, kind, to_attr, owner_key=0):
+    def __init__(
+        self, owner: Load | None, through: str, kind: str, to_attr: str | None, owner_key: int = 0
+    ) -> None:
         self.owner: Load | None = owner
         self.through: str = through
         self.kind: str = kind
@@ -120,30 +142,37 @@ class Op:
         "aggregates",
     )
 
-    def __init__(self, kind, model, relation, query, kwargs_keys=()):
-        self.id = next(_ids)
+    def __init__(
+        self,
+        kind: str,
+        model: str,
+        relation: Relation | None,
+        query: Query,
+        kwargs_keys: tuple[str, ...] = (),
+    ) -> None:
+        self.id: int = next(_ids)
         self.kind: str = kind
         self.model: str = model
         self.relation: Relation | None = relation
-        self.query = query  # django.db.models.sql.Query, for the analysis to read
+        self.query: Query | None = query  # for the analysis to read (None once released)
         self.kwargs_keys: tuple[str, ...] = kwargs_keys
         self.origin_load: Load | None = relation.owner if relation is not None else None
         # get(): the loads of the instances and the plain values it was given,
         # and the pk it returned: a walk where each get() starts from the row the
         # previous one returned (a tree, URL path segments) is not a loop.
-        self.inputs: tuple[frozenset, frozenset] = (frozenset(), frozenset())
+        self.inputs: tuple[frozenset[int], frozenset[int | str]] = (frozenset(), frozenset())
         self.result_pk: Any = None
         # count()/exists() run by a method of a row: (load of the row, id of the
         # row, "Model.method", file, line).
-        self.method: tuple | None = None
+        self.method: tuple[Load, int, str, str, int] | None = None
         self.aggregates: dict[str, Any] = {}  # aggregate(): alias -> expression
 
 
 # model class -> (label, class name, default manager name), computed once.
-_model_names: dict[Any, tuple[str, str, str]] = {}
+_model_names: dict[type[Model] | None, tuple[str, str, str]] = {}
 
 
-def _names_of(model_cls) -> tuple[str, str, str]:
+def _names_of(model_cls: type[Model] | None) -> tuple[str, str, str]:
     if model_cls is None:
         return ("", "", "objects")
     manager = getattr(model_cls, "_default_manager", None)
@@ -194,8 +223,16 @@ class Load:
         "frame",
     )
 
-    def __init__(self, model_cls, parent=None, segment="", kind="", via="root", owner_key=0):
-        self.id = next(_ids)
+    def __init__(
+        self,
+        model_cls: type[Model] | None,
+        parent: Load | None = None,
+        segment: str = "",
+        kind: str = "",
+        via: str = "root",
+        owner_key: int = 0,
+    ) -> None:
+        self.id: int = next(_ids)
         names = _model_names.get(model_cls)
         if names is None:
             names = _model_names[model_cls] = _names_of(model_cls)
@@ -207,14 +244,14 @@ class Load:
         self.owner_key = owner_key
         self.op = "iterate"
         if parent is None or via == "support":
-            self.path = ""
-            self.root = self
+            self.path: str = ""
+            self.root: Load = self
         else:
             self.path = f"{parent.path}__{segment}" if parent.path else segment
             self.root = parent.root
         self.rows = 0
         self.first_query: QueryRecord | None = None
-        self.query = None
+        self.query: Query | None = None
         self.select_related: Any = False
         self.prefetch: list[tuple[str, str | None]] = []
         self.relation: Relation | None = None
@@ -226,9 +263,9 @@ class Load:
         # "specific" iterable): select_related does not reach the rows it yields.
         self.custom_iterable = ""  # the class name
         # {lookup: (site, owner, function)} for the eager lookups added inside the capture.
-        self.eager_sites: dict[str, tuple] | None = None
+        self.eager_sites: dict[str, EagerSite] | None = None
         # The library frames that built the queryset, when a package built it.
-        self.built: tuple | None = None
+        self.built: tuple[Frame, ...] | None = None
         # prefetch through -> the queryset= of its Prefetch(), when it has one.
         self.prefetch_querysets: dict[str, Any] = {}
         # Where the code called annotate() on this queryset (application frames).
@@ -237,7 +274,7 @@ class Load:
         # stack of its own query starts (never kept after the fetch).
         self.frame: FrameType | None = None
 
-    def eager_child(self, name: str, model_cls, via: str) -> Load:
+    def eager_child(self, name: str, model_cls: type[Model], via: str) -> Load:
         child = self.children.get(name)
         if child is None:
             child = Load(model_cls, parent=self, segment=name, kind="fk", via=via)
@@ -273,7 +310,18 @@ class QueryRecord(CallSite):
         "library",
     )
 
-    def __init__(self, index, sql, params, many, alias, vendor, duration_ms, frames, template):
+    def __init__(
+        self,
+        index: int,
+        sql: str,
+        params: Any,
+        many: bool,
+        alias: str,
+        vendor: str,
+        duration_ms: float,
+        frames: list[Frame],
+        template: TemplatePosition | None,
+    ) -> None:
         self.index = index
         self.sql = sql
         self.params = params
@@ -283,10 +331,10 @@ class QueryRecord(CallSite):
         self.duration_ms = duration_ms
         self.frames = frames
         self.template = template
-        self.cause: Any = None
+        self.cause: Load | Op | Relation | PrefetchCause | None = None  # see _cause
         self.error: str | None = None
         # Library frames below the first application frame (file, line, qualname).
-        self.library: list = []
+        self.library: list[Frame] = []
 
     def __repr__(self) -> str:
         return f"<QueryRecord {self.index} {self.sql[:60]!r}>"
@@ -398,7 +446,8 @@ class Recorder:
         big request goes back when the request ends, not at some later garbage
         collection (loads point at each other)."""
         for load in self.loads:
-            load.parent = load.root = load.first_query = load.query = load.relation = None
+            # root is None only on a released load, which nothing reads again.
+            load.parent = load.root = load.first_query = load.query = load.relation = None  # type: ignore[assignment]
             load.get_op = None
             load.children = {}
         for op in self.ops:

@@ -17,6 +17,9 @@ from django.dispatch import receiver
 
 Frame = tuple[str, int, str]
 TemplatePosition = tuple[str, int]
+# One code site (site_key): the innermost library frame's (file, line), the
+# innermost application frame's, and the template line.
+SiteKey = tuple[tuple[str | int, ...] | None, tuple[str | int, ...] | None, TemplatePosition | None]
 
 # filename -> True when the frame belongs to the user's application.
 _app_files: dict[str, bool] = {}
@@ -40,7 +43,7 @@ def _module_dir(name: str) -> str | None:
             module = __import__(name)
         except Exception:
             return None
-    path = getattr(module, "__file__", None)
+    path: str | None = getattr(module, "__file__", None)
     if not path:
         return None
     return os.path.dirname(os.path.abspath(path)) + os.sep
@@ -217,8 +220,9 @@ def _stop_codes() -> tuple[Any, Any, Any]:
 
         _render_annotated_code = Node.render_annotated.__code__
         _view_caller_codes = (
-            BaseHandler._get_response.__code__,
-            BaseHandler._get_response_async.__code__,
+            # Private methods, absent from django-stubs.
+            BaseHandler._get_response.__code__,  # type: ignore[attr-defined]
+            BaseHandler._get_response_async.__code__,  # type: ignore[attr-defined]
         )
     assert _view_caller_codes is not None
     return (_render_annotated_code, *_view_caller_codes)
@@ -333,7 +337,9 @@ def format_site(
     return ""
 
 
-def site_key(frames: list[Frame], template: TemplatePosition | None, library: list[Frame] | None):
+def site_key(
+    frames: list[Frame], template: TemplatePosition | None, library: list[Frame] | None
+) -> SiteKey:
     """One code site: the innermost library frame below the application's (a
     package's line called from one line of yours is one site, two of its lines
     are two), the innermost application frame, and the template line."""
@@ -363,5 +369,5 @@ class CallSite:
         return format_site(self.frames, self.template, self.library)
 
     @property
-    def site_key(self) -> tuple:
+    def site_key(self) -> SiteKey:
         return site_key(self.frames, self.template, self.library)
