@@ -7,8 +7,9 @@ already connected when first installed). Outside a capture it costs one
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from time import perf_counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import connections
 from django.db.backends.signals import connection_created
@@ -17,15 +18,27 @@ from ddt_perfpanels.recording import context, where
 from ddt_perfpanels.recording.context import Load, QueryRecord
 from ddt_perfpanels.recording.stack import capture_stack
 
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+
+    from ddt_perfpanels.recording.context import Recorder
+    from ddt_perfpanels.recording.stack import Frame, TemplatePosition
+
 # The table of django-debug-toolbar's DatabaseStore (its HistoryEntry model).
 _TOOLBAR_TABLE = "debug_toolbar_historyentry"
 
-def record_query(execute, sql, params, many, context_: dict[str, Any]):
+def record_query(
+    execute: Callable[[str, Any, bool, dict[str, Any]], Any],
+    sql: str,
+    params: Any,
+    many: bool,
+    context_: dict[str, Any],
+) -> Any:
     recorder = context._active.get()
     if recorder is None:
         return execute(sql, params, many, context_)
     start = perf_counter()
-    error = None
+    error: Exception | None = None
     try:
         return execute(sql, params, many, context_)
     except Exception as exc:
@@ -39,7 +52,15 @@ def record_query(execute, sql, params, many, context_: dict[str, Any]):
             recorder.internal_error("recording a query", exc)
 
 
-def _record(recorder, sql, params, many, context_, duration, error) -> None:
+def _record(
+    recorder: Recorder,
+    sql: object,  # a str, as Django types it; bytes or a driver's SQL object all the same
+    params: Any,
+    many: bool,
+    context_: dict[str, Any],
+    duration: float,
+    error: Exception | None,
+) -> None:
     if not isinstance(sql, str):
         sql = sql.decode("utf-8", "replace") if isinstance(sql, bytes) else str(sql)
     if len(recorder.queries) >= recorder.max_queries:
@@ -47,6 +68,9 @@ def _record(recorder, sql, params, many, context_, duration, error) -> None:
         recorder.dropped_time_ms += duration
         return
     connection = context_["connection"]
+    frames: list[Frame]
+    template: TemplatePosition | None
+    library: list[Frame]
     if recorder.light or recorder.provenance_stopped_at is not None:
         # The numbers only: no stack. The toolbar's own storage is told by its
         # table instead of by its frames.
@@ -61,7 +85,7 @@ def _record(recorder, sql, params, many, context_, duration, error) -> None:
         cause = context._cause.get()
         start = cause.frame if type(cause) is Load and cause.first_query is None else None
         toolbar_storage = [False]
-        library: list = []
+        library = []
         frames, template = capture_stack(
             recorder.stack_depth,
             skip=2,
@@ -110,12 +134,12 @@ def _record(recorder, sql, params, many, context_, duration, error) -> None:
         recorder.stop_provenance()
 
 
-def _add_wrapper(connection) -> None:
+def _add_wrapper(connection: BaseDatabaseWrapper) -> None:
     if record_query not in connection.execute_wrappers:
         connection.execute_wrappers.append(record_query)
 
 
-def _on_connection_created(sender, connection, **kwargs) -> None:
+def _on_connection_created(sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
     _add_wrapper(connection)
 
 
