@@ -13,11 +13,11 @@ from __future__ import annotations
 import sys
 import weakref
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import query as query_module
 from django.db.models.fields import related_descriptors as rd
-from django.db.models.manager import BaseManager
+from django.db.models.manager import BaseManager, Manager
 from django.db.models.query import ModelIterable, QuerySet
 from django.db.models.query_utils import DeferredAttribute
 
@@ -31,11 +31,21 @@ from ddt_perfpanels.recording.context import (
     _orm_active,
 )
 from ddt_perfpanels.recording.stack import (
+    Frame,
     capture_stack,
     format_site,
     is_app_file,
     is_library_file,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator, Sequence
+    from types import FrameType
+
+    from django.db.models import Model
+    from django.db.models.query import Prefetch
+
+    from ddt_perfpanels.recording.context import Recorder
 
 # The key under which a related manager's queryset carries its Relation. Query
 # hints are copied to every clone of a queryset, which is what we need; routers
@@ -61,9 +71,15 @@ _originals: dict[tuple[Any, str], Any] = {}
 # -- loads ----------------------------------------------------------------------------
 
 
-def _begin_load(recorder, qs) -> Load:
+# Querysets are typed Any here: the hooks read their private _hints and
+# _prefetch_related_lookups, which django-stubs omit. So are the hooks' self (a
+# QuerySet, a descriptor) and what they return: whatever their original (Django's
+# own method, called through an _orig_* global) returns.
+
+
+def _begin_load(recorder: Recorder, qs: Any) -> Load:
     cause = _cause.get()
-    hint = qs._hints.get(HINT) if qs._hints else None
+    hint: Relation | None = qs._hints.get(HINT) if qs._hints else None
     model = qs.model
     if isinstance(cause, Relation):
         relation = cause
@@ -117,7 +133,7 @@ def _begin_load(recorder, qs) -> Load:
     return load
 
 
-def _fetch_all(self):
+def _fetch_all(self: Any) -> Any:
     recorder = _orm_active.get()
     if recorder is None or self._result_cache is not None:
         return _orig_fetch_all(self)
@@ -147,7 +163,7 @@ def _fetch_all(self):
 _DJANGO_ITERABLES = "django.db.models.query"
 
 
-def _adopt_rows(recorder, load: Load, rows) -> None:
+def _adopt_rows(recorder: Recorder, load: Load, rows: Iterable[Any]) -> None:
     """The rows a custom iterable yielded belong to its queryset, whichever
     queries built them (one per content type, say): per-row work on them is one
     loop over one queryset."""
@@ -161,7 +177,7 @@ def _adopt_rows(recorder, load: Load, rows) -> None:
         recorder.internal_error("following a custom iterable", exc)
 
 
-def _iterator(self, use_chunked_fetch, chunk_size):
+def _iterator(self: Any, use_chunked_fetch: bool, chunk_size: int | None) -> Iterator[Any]:
     """``QuerySet.iterator()``: the cause is set only while Django fetches rows,
     never while the caller's loop body runs."""
     original = _orig_iterator
@@ -185,13 +201,13 @@ def _iterator(self, use_chunked_fetch, chunk_size):
         yield row
 
 
-def _model_iterable_iter(self):
+def _model_iterable_iter(self: ModelIterable[Any]) -> Iterator[Model]:
     """Tag each instance with the load that produced it.
 
     Not a generator: a ``map`` over Django's own generator adds no frame to the
     stack while the query runs (the toolbar walks every frame of every query's
     stack) and costs one plain call per row."""
-    iterator = _orig_model_iter(self)
+    iterator: Iterator[Model] = _orig_model_iter(self)
     recorder = _orm_active.get()
     if recorder is None:
         return iterator
@@ -200,7 +216,9 @@ def _model_iterable_iter(self):
         return iterator
     tag = recorder.tag
 
-    def tagged(obj):
+    # A type comment, not annotations: this closure is made on every call, and
+    # annotations would be built with it.
+    def tagged(obj):  # type: (Model) -> Model
         try:
             tag(obj, load)
         except Exception as exc:
@@ -213,8 +231,8 @@ def _model_iterable_iter(self):
 # -- queryset operations that run their own query -----------------------------------
 
 
-def _relation_in_effect(qs) -> Relation | None:
-    hint = qs._hints.get(HINT) if qs._hints else None
+def _relation_in_effect(qs: Any) -> Relation | None:
+    hint: Relation | None = qs._hints.get(HINT) if qs._hints else None
     if hint is not None:
         return hint
     cause = _cause.get()
@@ -223,8 +241,8 @@ def _relation_in_effect(qs) -> Relation | None:
     return None
 
 
-def _make_op(name: str, original: Any) -> Any:
-    def wrapper(self, *args, **kwargs):
+def _make_op(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
         recorder = _orm_active.get()
         if recorder is None:
             return original(self, *args, **kwargs)
@@ -268,7 +286,12 @@ def _make_op(name: str, original: Any) -> Any:
     return wrapper
 
 
-def _get_inputs(recorder, op: Op, kwargs: dict, method) -> tuple[frozenset, frozenset]:
+def _get_inputs(
+    recorder: Recorder,
+    op: Op,
+    kwargs: dict[str, Any],
+    method: tuple[Load, int, str, str, int] | None,
+) -> tuple[frozenset[int], frozenset[int | str]]:
     """The loads of the rows a get() starts from (its arguments, the related
     manager's row, the row whose method runs it), and its plain values."""
     from django.db.models import Model
@@ -291,13 +314,13 @@ def _get_inputs(recorder, op: Op, kwargs: dict, method) -> tuple[frozenset, froz
 _METHOD_DEPTH = 8
 
 
-def _row_method(recorder) -> tuple | None:
+def _row_method(recorder: Recorder) -> tuple[Load, int, str, str, int] | None:
     """The method of a row loaded in this capture that runs this query
     (``page.is_locked()`` running an ``.exists()``), when one does."""
     from django.db.models import Model
 
 
-    frame = sys._getframe(2)
+    frame: FrameType | None = sys._getframe(2)
     for _ in range(_METHOD_DEPTH):
         if frame is None:
             return None
@@ -316,7 +339,7 @@ def _row_method(recorder) -> tuple | None:
     return None
 
 
-def _eager_owner(frame) -> tuple[str, tuple[str, str] | None]:
+def _eager_owner(frame: FrameType | None) -> tuple[str, tuple[str, str] | None]:
     """Who added the lookup, and in which function: the first frame of code with
     a site of its own (Django's manager proxies are skipped). "shared": a
     manager's or queryset's method; "method": another object's (a view's);
@@ -338,19 +361,19 @@ def _eager_owner(frame) -> tuple[str, tuple[str, str] | None]:
     return "library", None
 
 
-def _make_eager(name: str, original: Any) -> Any:
+def _make_eager(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
     """select_related / prefetch_related: remember where each lookup was added,
     so that advice to remove one names that line, and only when it is the
     application's own (not a manager every caller shares, not a package's)."""
 
-    def wrapper(self, *lookups):
+    def wrapper(self: Any, *lookups: Any) -> Any:
         qs = original(self, *lookups)
         recorder = _orm_active.get()
         if recorder is None or not lookups or lookups == (None,):
             return qs
         try:
 
-            library: list = []
+            library: list[Frame] = []
             frames, _template = capture_stack(1, skip=1, library=library)
             site = format_site(frames, None, library)
             owner, function = _eager_owner(sys._getframe(1))
@@ -369,22 +392,22 @@ def _make_eager(name: str, original: Any) -> Any:
     return wrapper
 
 
-def _has_alias(expression) -> bool:
+def _has_alias(expression: Any) -> bool:
     try:
         return bool(expression.default_alias)
     except (AttributeError, TypeError):
         return False
 
 
-class AnnotateSite(list):
+class AnnotateSite(list[Frame]):
     """The frames of an annotate() call, riding in the queryset's hints; like a
     Relation, never pickled with the queryset (a cached queryset stays clean)."""
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type[None], tuple[()]]:
         return (type(None), ())
 
 
-def _annotate(self, *args, **kwargs):
+def _annotate(self: Any, *args: Any, **kwargs: Any) -> Any:
     """Remember where the code called annotate(): a finding about the
     annotation points there, not at the line that evaluated the queryset."""
     qs = _orig_annotate(self, *args, **kwargs)
@@ -400,12 +423,12 @@ def _annotate(self, *args, **kwargs):
     return qs
 
 
-def _make_async(name: str, original: Any) -> Any:
+def _make_async(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
     """aget(), afirst()...: Django runs the query in a worker thread, whose stack
     has no frame of the application; keep the awaiting code's frames for it."""
     original_name = name
 
-    async def wrapper(self, *args, **kwargs):
+    async def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
         recorder = _orm_active.get()
         if recorder is None:
             return await original(self, *args, **kwargs)
@@ -424,7 +447,7 @@ def _make_async(name: str, original: Any) -> Any:
     return wrapper
 
 
-def _manager_queryset(self):
+def _manager_queryset(self: BaseManager[Any]) -> Any:
     """``Manager.get_queryset()``: a queryset a package's code builds carries
     the package's frames (a few, innermost first)."""
     qs = _orig_manager_queryset(self)
@@ -437,7 +460,7 @@ def _manager_queryset(self):
         return qs
     try:
 
-        library: list = []
+        library: list[Frame] = []
         frames, _template = capture_stack(1, skip=1, library=library)
         if library and not frames:
             qs._hints = {**qs._hints, BUILT_HINT: tuple(library)}
@@ -449,12 +472,19 @@ def _manager_queryset(self):
 # -- relation descriptors --------------------------------------------------------------
 
 
-def _owner(recorder, instance) -> Load | None:
+def _owner(recorder: Recorder, instance: Model) -> Load | None:
     entry = recorder.tags.get(id(instance))
     return entry[1] if entry is not None else None
 
 
-def _lazy(recorder, instance, accessor: str, kind: str, call, *args):
+def _lazy(
+    recorder: Recorder,
+    instance: Model,
+    accessor: str,
+    kind: str,
+    call: Callable[..., Any],
+    *args: Any,
+) -> Any:
     relation = Relation(
         _owner(recorder, instance), id(instance), accessor, kind, owner_name=type(instance).__name__
     )
@@ -467,7 +497,7 @@ def _lazy(recorder, instance, accessor: str, kind: str, call, *args):
         relation.frame = None
 
 
-def _forward_get(self, instance, cls=None):
+def _forward_get(self: Any, instance: Model | None, cls: type[Model] | None = None) -> Any:
     original = _orig_forward_get
     recorder = _orm_active.get()
     if recorder is None or instance is None:
@@ -496,7 +526,7 @@ def _forward_get(self, instance, cls=None):
         relation.frame = None
 
 
-def _reverse_one_get(self, instance, cls=None):
+def _reverse_one_get(self: Any, instance: Model | None, cls: type[Model] | None = None) -> Any:
     original = _orig_reverse_one_get
     recorder = _orm_active.get()
     if recorder is None or instance is None:
@@ -516,7 +546,7 @@ def _reverse_one_get(self, instance, cls=None):
     return _lazy(recorder, instance, accessor, "reverse_o2o", original, self, instance, cls)
 
 
-def _deferred_get(self, instance, cls=None):
+def _deferred_get(self: Any, instance: Model | None, cls: type[Model] | None = None) -> Any:
     original = _orig_deferred_get
     if instance is None or self.field.attname in instance.__dict__:
         return original(self, instance, cls)
@@ -526,19 +556,20 @@ def _deferred_get(self, instance, cls=None):
     return _lazy(recorder, instance, self.field.attname, "deferred", original, self, instance, cls)
 
 
-def _manager_accessor(descriptor) -> tuple[str, str]:
+def _manager_accessor(descriptor: rd.ReverseManyToOneDescriptor[Any]) -> tuple[str, str]:
     from django.contrib.contenttypes.fields import ReverseGenericManyToOneDescriptor
 
     if isinstance(descriptor, ReverseGenericManyToOneDescriptor):
         return descriptor.field.name, "generic_relation"
     if isinstance(descriptor, rd.ManyToManyDescriptor):
         if descriptor.reverse:
-            return descriptor.rel.get_accessor_name(), "reverse_m2m"
+            # None only for a hidden relation ("+"), which has no descriptor.
+            return descriptor.rel.get_accessor_name(), "reverse_m2m"  # type: ignore[return-value]
         return descriptor.field.name, "m2m"
     return descriptor.rel.get_accessor_name(), "reverse_fk"
 
 
-def _manager_get(self, instance, cls=None):
+def _manager_get(self: Any, instance: Model | None, cls: type[Model] | None = None) -> Any:
     original = _orig_manager_get
     manager = original(self, instance, cls)
     recorder = _orm_active.get()
@@ -554,13 +585,15 @@ def _manager_get(self, instance, cls=None):
     return manager
 
 
-def _bind_manager(manager, relation: Relation) -> None:
+def _bind_manager(manager: Manager[Any], relation: Relation) -> None:
     """Instance-level overrides on one related manager, so that whatever the
     code does with it later (``.all()`` in a template, ``.filter()``,
     ``.count()``) knows which relation of which instance it follows."""
     manager_cls = type(manager)
 
-    def get_queryset():
+    # Type comments, not annotations: these closures are made on every call, and
+    # annotations would be built with them.
+    def get_queryset():  # type: () -> QuerySet[Any]
         qs = manager_cls.get_queryset(manager)
         recorder = _orm_active.get()
         if recorder is None:
@@ -578,11 +611,11 @@ def _bind_manager(manager, relation: Relation) -> None:
                 True,
                 owner_name=relation.owner_name,
             )
-        qs._hints = {**qs._hints, HINT: tagged}
+        qs._hints = {**qs._hints, HINT: tagged}  # type: ignore[attr-defined]  # private, not in the stubs
         return qs
 
-    def filtering(method):
-        def call(*args, **kwargs):
+    def filtering(method):  # type: (str) -> Callable[..., Any]
+        def call(*args, **kwargs):  # type: (*Any, **Any) -> Any
             qs = getattr(manager_cls, method)(manager, *args, **kwargs)
             current = qs._hints.get(HINT)
             if current is not None and _orm_active.get() is not None:
@@ -591,8 +624,8 @@ def _bind_manager(manager, relation: Relation) -> None:
 
         return call
 
-    def with_relation(method):
-        def call(*args, **kwargs):
+    def with_relation(method):  # type: (str) -> Callable[..., Any]
+        def call(*args, **kwargs):  # type: (*Any, **Any) -> Any
             token = _cause.set(relation)
             try:
                 return getattr(manager_cls, method)(manager, *args, **kwargs)
@@ -601,23 +634,24 @@ def _bind_manager(manager, relation: Relation) -> None:
 
         return call
 
-    manager.get_queryset = get_queryset
-    manager.filter = filtering("filter")
-    manager.exclude = filtering("exclude")
+    # Instance attributes over the manager's methods, on this one manager.
+    manager.get_queryset = get_queryset  # type: ignore[method-assign]
+    manager.filter = filtering("filter")  # type: ignore[method-assign]
+    manager.exclude = filtering("exclude")  # type: ignore[method-assign]
     # ManyRelatedManager.count()/exists() query the through table directly,
     # bypassing get_queryset(): keep the relation in effect for them.
-    manager.count = with_relation("count")
-    manager.exists = with_relation("exists")
+    manager.count = with_relation("count")  # type: ignore[method-assign]
+    manager.exists = with_relation("exists")  # type: ignore[method-assign]
 
 
-def _gfk_owner():
+def _gfk_owner() -> type[Any]:
     from django.contrib.contenttypes import fields as ct_fields
 
     # Django 6.1 moved GenericForeignKey.__get__ to a descriptor class.
     return getattr(ct_fields, "GenericForeignKeyDescriptor", None) or ct_fields.GenericForeignKey
 
 
-def _gfk_get(self, instance, cls=None):
+def _gfk_get(self: Any, instance: Model | None, cls: type[Model] | None = None) -> Any:
     original = _orig_gfk_get
     recorder = _orm_active.get()
     if recorder is None or instance is None:
@@ -631,7 +665,7 @@ def _gfk_get(self, instance, cls=None):
     return _lazy(recorder, instance, field.name, "gfk", original, self, instance, cls)
 
 
-def _prefetcher_kind(prefetcher) -> str:
+def _prefetcher_kind(prefetcher: Any) -> str:
     if isinstance(prefetcher, (rd.ForwardManyToOneDescriptor, rd.ReverseOneToOneDescriptor)):
         return "fk"
     name = type(prefetcher).__name__
@@ -640,7 +674,9 @@ def _prefetcher_kind(prefetcher) -> str:
     return "multi"
 
 
-def _prefetch_one_level(instances, prefetcher, lookup, level):
+def _prefetch_one_level(
+    instances: Sequence[Model], prefetcher: Any, lookup: Prefetch[Any], level: int
+) -> Any:
     original = _orig_prefetch_one_level
     recorder = _orm_active.get()
     if recorder is None or not instances:
@@ -693,8 +729,8 @@ class FetchUses:
         self.entries: list[FetchUse] = []
 
     @classmethod
-    def of(cls, recorder) -> FetchUses:
-        uses = recorder.extras.get("fetch_uses")
+    def of(cls, recorder: Recorder) -> FetchUses:
+        uses: FetchUses | None = recorder.extras.get("fetch_uses")
         if uses is None:
             uses = recorder.extras["fetch_uses"] = cls()
         return uses
@@ -706,7 +742,7 @@ class FetchUses:
     def finish(self) -> None:
         self.pending = {k: v for k, v in self.pending.items() if v[0]() is not None}
 
-    def pop(self, qs) -> FetchUse | None:
+    def pop(self, qs: QuerySet[Any]) -> FetchUse | None:
         entry = self.pending.get(id(qs))
         if entry is None or entry[0]() is not qs:
             return None
@@ -714,7 +750,7 @@ class FetchUses:
         return entry[1]
 
 
-def _fetched_by(recorder, qs, before: int, len_calls: int) -> None:
+def _fetched_by(recorder: Recorder, qs: QuerySet[Any], before: int, len_calls: int) -> None:
     loads = recorder.loads
     for index in range(before, len(loads)):
         load = loads[index]
@@ -726,8 +762,8 @@ def _fetched_by(recorder, qs, before: int, len_calls: int) -> None:
             return
 
 
-def _make_fetching(name: str, len_calls: int, original: Any) -> Any:
-    def wrapper(self):
+def _make_fetching(name: str, len_calls: int, original: Callable[..., Any]) -> Callable[..., Any]:
+    def wrapper(self: Any) -> Any:
         recorder = _orm_active.get()
         # Inside an Op or a descriptor's load, Django itself takes the len():
         # QuerySet.get() does.
@@ -751,19 +787,19 @@ def _make_fetching(name: str, len_calls: int, original: Any) -> Any:
     return wrapper
 
 
-def _pending_use(recorder, qs) -> FetchUse | None:
-    uses = recorder.extras.get("fetch_uses")
+def _pending_use(recorder: Recorder, qs: QuerySet[Any]) -> FetchUse | None:
+    uses: FetchUses | None = recorder.extras.get("fetch_uses")
     entry = uses.pending.get(id(qs)) if uses is not None else None
     return entry[1] if entry is not None and entry[0]() is qs else None
 
 
-def _make_using(name: str, original: Any) -> Any:
+def _make_using(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
     """__iter__, __getitem__, __aiter__: the rows are used."""
 
-    def wrapper(self, *args):
+    def wrapper(self: Any, *args: Any) -> Any:
         recorder = _orm_active.get()
         if recorder is not None:
-            uses = recorder.extras.get("fetch_uses")
+            uses: FetchUses | None = recorder.extras.get("fetch_uses")
             if uses is not None and uses.pending:
                 use = uses.pop(self)
                 if use is not None:
