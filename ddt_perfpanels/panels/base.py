@@ -148,7 +148,7 @@ class PerfPanel(Panel):
             logger.exception("ddt_perfpanels could not stop recording")
             setattr(self.toolbar, _ERROR_ATTR, f"{type(exc).__name__}: {exc}")
 
-    @property  # type: ignore[override]  # a callable, as the toolbar reads it
+    @property  # a callable, as the toolbar reads it
     def process_request(self) -> Callable[[HttpRequest], Any]:
         """The layer the toolbar chains for this panel: none for a WSGI request
         (the capture runs around the chain); for an ASGI one, one layer for all
