@@ -1,11 +1,10 @@
 """ORM provenance hooks: which queryset loaded which instances, and which relation
 access, deferred field, count, exists or get caused each query.
 
-Every hook is a small wrapper around one Django method.  They are installed
-while at least one capture is active anywhere in the process and removed when
-the last one ends, so code outside a capture runs Django's own methods.  Each
-wrapper starts with ``_orm_active.get()`` and passes straight through when this
-thread or task is not capturing (or captures light: ``capture(light=True)``).
+Every hook is a small wrapper around one Django method, installed once
+(``recording.hooks``) and never removed.  Each wrapper starts with
+``_orm_active.get()`` and passes straight through when this thread or task is
+not capturing (or captures light: ``capture(light=True)``).
 """
 
 from __future__ import annotations
