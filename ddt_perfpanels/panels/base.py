@@ -29,6 +29,8 @@ logger = logging.getLogger("ddt_perfpanels")
 _REPORT_ATTR = "_ddt_perfpanels_report"
 _ERROR_ATTR = "_ddt_perfpanels_error"
 _CAPTURE_ATTR = "_ddt_perfpanels_capture"
+_STOPPED_ATTR = "_ddt_perfpanels_stopped"
+_BUILT_ATTR = "_ddt_perfpanels_built"  # how many of our panels have their stats
 
 
 def check_app_installed(panel_class: type) -> list[Error]:
@@ -138,10 +140,11 @@ class PerfPanel(Panel):
 
     def _stop(self) -> None:
         """Stop the capture, once (the toolbar calls each panel)."""
-        cap: capture | None = getattr(self.toolbar, _CAPTURE_ATTR, None)
-        if cap is None:
+        toolbar = self.toolbar
+        cap: capture | None = getattr(toolbar, _CAPTURE_ATTR, None)
+        if cap is None or getattr(toolbar, _STOPPED_ATTR, False):
             return
-        setattr(self.toolbar, _CAPTURE_ATTR, None)
+        setattr(toolbar, _STOPPED_ATTR, True)
         try:
             cap.stop()
         except Exception as exc:  # pragma: no cover - defensive
@@ -217,6 +220,19 @@ class PerfPanel(Panel):
             stats["notices"] = report.notices
         stats["errors"] = errors
         self.record_stats(stats)  # type: ignore[no-untyped-call]  # debug_toolbar: unannotated
+        self._release_when_all_built()
+
+    def _release_when_all_built(self) -> None:
+        """Once every one of our panels has its stats, free the records: the
+        toolbar then builds its own panels' stats (its SQL panel's are the
+        biggest) without ours still in memory."""
+        toolbar = self.toolbar
+        built = getattr(toolbar, _BUILT_ATTR, 0) + 1
+        setattr(toolbar, _BUILT_ATTR, built)
+        ours = sum(isinstance(panel, PerfPanel) for panel in toolbar.enabled_panels)
+        cap: capture | None = getattr(toolbar, _CAPTURE_ATTR, None)
+        if built >= ours and cap is not None and getattr(toolbar, _STOPPED_ATTR, False):
+            cap.release()
 
     @property
     def content(self) -> str:
