@@ -129,7 +129,8 @@ def _record(
     if (
         not recorder.light
         and recorder.provenance_stopped_at is None
-        and recorder.provenance_size() >= recorder.max_provenance
+        # recorder.provenance_size(), inlined: this runs for every query.
+        and len(recorder.tags) + len(recorder.loads) + len(recorder.ops) >= recorder.max_provenance
     ):
         recorder.stop_provenance()
 

@@ -502,7 +502,7 @@ def _forward_get(self: Any, instance: Model | None, cls: type[Model] | None = No
     if recorder is None or instance is None:
         return original(self, instance, cls)
     field = self.field
-    if field.is_cached(instance):
+    if field.cache_name in instance._state.fields_cache:  # field.is_cached(), inlined
         value = original(self, instance, cls)
         if value is not None:
             recorder.note_read(value)
