@@ -30,7 +30,7 @@ _REPORT_ATTR = "_ddt_perfpanels_report"
 _ERROR_ATTR = "_ddt_perfpanels_error"
 _CAPTURE_ATTR = "_ddt_perfpanels_capture"
 _STOPPED_ATTR = "_ddt_perfpanels_stopped"
-_BUILT_ATTR = "_ddt_perfpanels_built"  # how many of our panels have their stats
+_STATS_ATTR = "_ddt_perfpanels_stats"  # {panel_id: stats} of all our panels, built once
 
 
 def check_app_installed(panel_class: type) -> list[Error]:
@@ -137,6 +137,20 @@ class PerfPanel(Panel):
 
     def disable_instrumentation(self) -> None:
         self._stop()
+        # The toolbar disables its panels last to first. At the first of ours,
+        # unless its SQL panel comes before it (it would still record what our
+        # stats measure), build our stats and free the records now, before the
+        # toolbar builds its own panels' stats.
+        from debug_toolbar.panels.sql import SQLPanel
+
+        enabled = self.toolbar.enabled_panels
+        for panel in enabled:
+            if isinstance(panel, SQLPanel):
+                return
+            if isinstance(panel, PerfPanel):
+                if panel is self:
+                    self._build_all()
+                return
 
     def _stop(self) -> None:
         """Stop the capture, once (the toolbar calls each panel)."""
@@ -202,6 +216,32 @@ class PerfPanel(Panel):
         itself."""
 
     def generate_stats(self, request: HttpRequest, response: HttpResponseBase) -> None:
+        self._build_all()
+        built: dict[str, dict[str, Any]] = getattr(self.toolbar, _STATS_ATTR)
+        self.record_stats(built[self.panel_id])  # type: ignore[no-untyped-call]  # debug_toolbar
+
+    def _build_all(self) -> None:
+        """The stats of every one of our panels, once per request, then the
+        capture's records freed: whichever of our panels' generate_stats() the
+        toolbar calls first (or the toolbar's last disable_instrumentation(),
+        when it is ours), so that its own panels' stats (the SQL panel's are
+        the biggest) are built without ours still in memory."""
+        toolbar = self.toolbar
+        if getattr(toolbar, _STATS_ATTR, None) is not None:
+            return
+        built = {
+            panel.panel_id: panel._build_stats()
+            for panel in toolbar.enabled_panels
+            if isinstance(panel, PerfPanel)
+        }
+        if self.panel_id not in built:  # a panel not enabled (tests call it)
+            built[self.panel_id] = self._build_stats()
+        setattr(toolbar, _STATS_ATTR, built)
+        cap: capture | None = getattr(toolbar, _CAPTURE_ATTR, None)
+        if cap is not None and getattr(toolbar, _STOPPED_ATTR, False):
+            cap.release()
+
+    def _build_stats(self) -> dict[str, Any]:
         report = toolbar_report(self.toolbar)
         errors: list[str] = []
         stats: dict[str, Any] = {}
@@ -219,20 +259,7 @@ class PerfPanel(Panel):
             errors.extend(report.errors)
             stats["notices"] = report.notices
         stats["errors"] = errors
-        self.record_stats(stats)  # type: ignore[no-untyped-call]  # debug_toolbar: unannotated
-        self._release_when_all_built()
-
-    def _release_when_all_built(self) -> None:
-        """Once every one of our panels has its stats, free the records: the
-        toolbar then builds its own panels' stats (its SQL panel's are the
-        biggest) without ours still in memory."""
-        toolbar = self.toolbar
-        built = getattr(toolbar, _BUILT_ATTR, 0) + 1
-        setattr(toolbar, _BUILT_ATTR, built)
-        ours = sum(isinstance(panel, PerfPanel) for panel in toolbar.enabled_panels)
-        cap: capture | None = getattr(toolbar, _CAPTURE_ATTR, None)
-        if built >= ours and cap is not None and getattr(toolbar, _STOPPED_ATTR, False):
-            cap.release()
+        return stats
 
     @property
     def content(self) -> str:

@@ -8,7 +8,6 @@ from django.utils.translation import ngettext
 from ddt_perfpanels.panels.base import PerfPanel
 
 if TYPE_CHECKING:
-    from django.http import HttpRequest, HttpResponseBase
 
     from ddt_perfpanels.report import Report
 
@@ -18,7 +17,6 @@ class BudgetPanel(PerfPanel):
 
     title = _("Performance budget")
     template = "ddt_perfpanels/panels/budget.html"
-    _request: HttpRequest | None = None  # while generate_stats() runs
 
     @property
     def nav_title(self) -> str:
@@ -46,20 +44,12 @@ class BudgetPanel(PerfPanel):
             "n": limited
         }
 
-    def generate_stats(self, request: HttpRequest, response: HttpResponseBase) -> None:
-        self._request = request
-        try:
-            super().generate_stats(request, response)
-        finally:
-            self._request = None
-
     def build_stats(self, report: Report) -> dict[str, Any]:
         from ddt_perfpanels.budgets.config import budget_for_request
         from ddt_perfpanels.budgets.evaluate import evaluate, summarize_findings
         from ddt_perfpanels.findings import finding_title
 
-        request = self._request
-        assert request is not None  # called by generate_stats()
+        request = self.toolbar.request
         budget = budget_for_request(request)
         result = evaluate(report, budget)
         nplusone, findings = summarize_findings(report, 10)
