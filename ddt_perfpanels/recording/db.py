@@ -68,6 +68,7 @@ def _record(
         recorder.dropped_time_ms += duration
         return
     connection = context_["connection"]
+    cause = context._cause.get()
     frames: list[Frame]
     template: TemplatePosition | None
     library: list[Frame]
@@ -82,7 +83,6 @@ def _record(
         # the rows: below it is only Django's machinery, not worth walking.
         # Later queries of the load (a signal handler's, as rows are built)
         # walk from here: skip this function and record_query.
-        cause = context._cause.get()
         start = cause.frame if type(cause) is Load and cause.first_query is None else None
         toolbar_storage = [False]
         library = []
@@ -114,7 +114,6 @@ def _record(
         template,
     )
     record.library = library
-    cause = context._cause.get()
     record.cause = cause
     if error is not None:
         record.error = context.format_exception(error)

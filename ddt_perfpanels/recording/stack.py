@@ -30,10 +30,6 @@ _hidden_prefixes: tuple[str, ...] | None = None
 _machinery_prefixes: tuple[tuple[str, ...], tuple[str, ...]] | None = None
 # Library frames kept per query (innermost first), below the first application frame.
 LIBRARY_DEPTH = 4
-_render_annotated_code = None
-# Frames of Django's handler that call the view: nothing below them (handler,
-# middleware, server) is the view's stack, so the walk stops there.
-_view_caller_codes: tuple[Any, Any] | None = None
 
 
 def _module_dir(name: str) -> str | None:
@@ -210,22 +206,26 @@ def _kind_of(filename: str) -> int:
     return kind
 
 
+# The code of Node.render_annotated (a template line is rendering), and of
+# Django's two handler methods that call the view: nothing below them (handler,
+# middleware, server) is the view's stack, so the walk stops there.
+_stop_code_triple: tuple[Any, Any, Any] | None = None
+
+
 def _stop_codes() -> tuple[Any, Any, Any]:
-    """The code of Node.render_annotated (a template line is rendering) and of
-    Django's two handler methods that call the view (the walk stops there)."""
-    global _render_annotated_code, _view_caller_codes
-    if _render_annotated_code is None:
+    """(render_annotated, _get_response, _get_response_async) code objects."""
+    global _stop_code_triple
+    if _stop_code_triple is None:
         from django.core.handlers.base import BaseHandler
         from django.template.base import Node
 
-        _render_annotated_code = Node.render_annotated.__code__
-        _view_caller_codes = (
+        _stop_code_triple = (
+            Node.render_annotated.__code__,
             # Private methods, absent from django-stubs.
             BaseHandler._get_response.__code__,  # type: ignore[attr-defined]
             BaseHandler._get_response_async.__code__,  # type: ignore[attr-defined]
         )
-    assert _view_caller_codes is not None
-    return (_render_annotated_code, *_view_caller_codes)
+    return _stop_code_triple
 
 
 def is_view_caller(code: Any) -> bool:
