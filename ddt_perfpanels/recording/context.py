@@ -19,6 +19,8 @@ from ddt_perfpanels.conf import get_config
 from ddt_perfpanels.recording.stack import CallSite, Frame, TemplatePosition
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from django.db.models import Model
     from django.db.models.sql import Query
 
@@ -253,7 +255,7 @@ class Load:
         self.first_query: QueryRecord | None = None
         self.query: Query | None = None
         self.select_related: Any = False
-        self.prefetch: list[tuple[str, str | None]] = []
+        self.prefetch: Sequence[tuple[str, str | None]] = ()  # a list when it has any
         self.relation: Relation | None = None
         self.children: dict[str, Load] = {}
         self.qs_id = 0
@@ -269,7 +271,7 @@ class Load:
         # prefetch through -> the queryset= of its Prefetch(), when it has one.
         self.prefetch_querysets: dict[str, Any] = {}
         # Where the code called annotate() on this queryset (application frames).
-        self.annotate_frames: list[Any] = []
+        self.annotate_frames: Sequence[Any] = ()
         # While its rows are fetched: the frame that asked for them, where the
         # stack of its own query starts (never kept after the fetch).
         self.frame: FrameType | None = None
@@ -319,7 +321,7 @@ class QueryRecord(CallSite):
         alias: str,
         vendor: str,
         duration_ms: float,
-        frames: list[Frame],
+        frames: Sequence[Frame],
         template: TemplatePosition | None,
     ) -> None:
         self.index = index
@@ -334,7 +336,7 @@ class QueryRecord(CallSite):
         self.cause: Load | Op | Relation | PrefetchCause | None = None  # see _cause
         self.error: str | None = None
         # Library frames below the first application frame (file, line, qualname).
-        self.library: list[Frame] = []
+        self.library: Sequence[Frame] = ()
 
     def __repr__(self) -> str:
         return f"<QueryRecord {self.index} {self.sql[:60]!r}>"
@@ -362,9 +364,11 @@ class Recorder:
         self.ops: list[Op] = []
         self.dropped_queries = 0
         self.dropped_time_ms = 0.0
-        # id(instance) -> (instance, load). The instance is kept so that its id
-        # stays unique while the capture lasts; everything is dropped at exit.
-        self.tags: dict[int, tuple[Any, Load]] = {}
+        # id(instance) -> the load that produced it. The instances are kept (in
+        # `kept`, a list: no object per row) so that their ids stay unique while
+        # the capture lasts; both are dropped when it finishes.
+        self.tags: dict[int, Load] = {}
+        self.kept: list[Any] = []
         # (root load id, path) pairs whose eager-loaded objects were read.
         self.used_eager: set[tuple[int, str]] = set()
         self.errors: list[str] = []
@@ -385,16 +389,18 @@ class Recorder:
     # -- loads and instance tags ------------------------------------------------------
 
     def load_of(self, instance: Any) -> Load | None:
-        entry = self.tags.get(id(instance))
-        return entry[1] if entry is not None else None
+        return self.tags.get(id(instance))
 
     def tag(self, obj: Any, load: Load, adopt: bool = False) -> None:
         tags = self.tags
         if self.provenance_stopped_at is not None or len(tags) >= self.max_provenance:
             self.stop_provenance()
             return
-        if adopt or id(obj) not in tags:
-            tags[id(obj)] = (obj, load)
+        if id(obj) not in tags:
+            tags[id(obj)] = load
+            self.kept.append(obj)
+        elif adopt:
+            tags[id(obj)] = load
         if load.select_related:
             self._tag_select_related(obj, load, 0)
 
@@ -410,14 +416,14 @@ class Recorder:
         for name, value in cache.items():
             if isinstance(value, Model) and id(value) not in self.tags:
                 child = load.eager_child(name, type(value), "select_related")
-                self.tags[id(value)] = (value, child)
+                self.tags[id(value)] = child
+                self.kept.append(value)
                 self._tag_select_related(value, child, depth + 1)
 
     def note_read(self, value: Any) -> None:
         """An eagerly loaded object was read through its descriptor."""
-        entry = self.tags.get(id(value))
-        if entry is not None:
-            load = entry[1]
+        load = self.tags.get(id(value))
+        if load is not None:
             if load.via in ("select_related", "prefetch"):
                 self.used_eager.add((load.root.id, load.path))
 
@@ -437,7 +443,7 @@ class Recorder:
         queries are recorded without their stack from now on."""
         if self.provenance_stopped_at is None:
             self.provenance_stopped_at = len(self.queries)
-        self.tags = {}
+        self.tags, self.kept = {}, []
         if _orm_active.get() is self:
             _orm_active.set(None)
 
@@ -455,13 +461,14 @@ class Recorder:
         for query in self.queries:
             query.cause = None
         self.queries, self.loads, self.ops, self.tags, self.extras = [], [], [], {}, {}
+        self.kept = []
         self.used_eager = set()
 
     # -- the record for the panels -----------------------------------------------
 
     def finish(self) -> None:
         self.finished = perf_counter()
-        self.tags = {}
+        self.tags, self.kept = {}, []
         # Extensions may read something once more at the end (the cache hooks
         # read the Redis servers' counters); they never raise.
         for value in list(self.extras.values()):
@@ -477,6 +484,7 @@ class Recorder:
         self.loads.extend(inner.loads)
         self.ops.extend(inner.ops)
         self.tags.update(inner.tags)
+        self.kept.extend(inner.kept)
         self.used_eager |= inner.used_eager
         self.errors.extend(inner.errors)
         self.dropped_queries += inner.dropped_queries

@@ -7,7 +7,7 @@ already connected when first installed). Outside a capture it costs one
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +26,11 @@ if TYPE_CHECKING:
 
 # The table of django-debug-toolbar's DatabaseStore (its HistoryEntry model).
 _TOOLBAR_TABLE = "debug_toolbar_historyentry"
+# The frames of a query recorded without its stack, and the library frames of
+# one that has none: one shared empty list (never appended to), not a new one
+# per query kept until the end of the request.
+_NO_FRAMES: list[Frame] = []
+
 
 def record_query(
     execute: Callable[[str, Any, bool, dict[str, Any]], Any],
@@ -69,15 +74,15 @@ def _record(
         return
     connection = context_["connection"]
     cause = context._cause.get()
-    frames: list[Frame]
+    frames: Sequence[Frame]
     template: TemplatePosition | None
-    library: list[Frame]
+    library: Sequence[Frame]
     if recorder.light or recorder.provenance_stopped_at is not None:
         # The numbers only: no stack. The toolbar's own storage is told by its
         # table instead of by its frames.
         if _TOOLBAR_TABLE in sql:
             return
-        frames, template, library = [], None, []
+        frames, template, library = _NO_FRAMES, None, _NO_FRAMES
     else:
         # A load's own query (its first) starts from the frame that asked for
         # the rows: below it is only Django's machinery, not worth walking.
@@ -86,7 +91,7 @@ def _record(
         start = cause.frame if type(cause) is Load and cause.first_query is None else None
         toolbar_storage = [False]
         library = []
-        frames, template = capture_stack(
+        stack, template = capture_stack(
             recorder.stack_depth,
             skip=2,
             toolbar_storage=toolbar_storage,
@@ -95,10 +100,19 @@ def _record(
         )
         if toolbar_storage[0]:
             return
-        if not frames and template is None:
+        if not library:
+            library = _NO_FRAMES
+        if stack:
+            # A tuple of (file, line, function) tuples: the garbage collector
+            # stops tracking it at its first pass, where a list would be
+            # traversed by every collection until the request ends.
+            frames = tuple(stack)
+        elif template is None:
             # A worker thread of aget() and friends: the awaiting code's frames.
             awaited = context._async_frames.get()
-            frames = awaited[1] if awaited else frames
+            frames = awaited[1] if awaited else _NO_FRAMES
+        else:
+            frames = _NO_FRAMES
     if many:
         # executemany params may be a generator that execute() consumed.
         params = None

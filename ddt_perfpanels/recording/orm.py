@@ -116,16 +116,20 @@ def _begin_load(recorder: Recorder, qs: Any) -> Load:
     if iterable.__module__ != _DJANGO_ITERABLES:
         load.custom_iterable = iterable.__name__
     query = qs.query
-    load.query = query
+    if type(cause) is not Relation or query.annotations:
+        # A descriptor's own query (pk = the row's key, on the base manager) says
+        # nothing the relation does not: not kept, one object graph less per row.
+        load.query = query
     if query.select_related:
         load.select_related = query.select_related
     lookups = qs._prefetch_related_lookups
     if lookups:
+        prefetch = load.prefetch = []
         for lookup in lookups:
             if isinstance(lookup, str):
-                load.prefetch.append((lookup, None))
+                prefetch.append((lookup, None))
             else:
-                load.prefetch.append((lookup.prefetch_through, lookup.to_attr))
+                prefetch.append((lookup.prefetch_through, lookup.to_attr))
                 if lookup.queryset is not None:
                     load.prefetch_querysets[lookup.prefetch_through] = lookup.queryset
     recorder.loads.append(load)
@@ -246,9 +250,7 @@ def _make_op(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
         if recorder is None:
             return original(self, *args, **kwargs)
         cause = _cause.get()
-        if isinstance(cause, PrefetchCause) or (
-            name == "get" and isinstance(cause, Relation)
-        ):
+        if isinstance(cause, PrefetchCause) or (name == "get" and isinstance(cause, Relation)):
             # Django's own work: a descriptor's .get() of the related row, a prefetch.
             return original(self, *args, **kwargs)
         if self._result_cache is not None and name in ("count", "exists"):
@@ -318,7 +320,6 @@ def _row_method(recorder: Recorder) -> tuple[Load, int, str, str, int] | None:
     (``page.is_locked()`` running an ``.exists()``), when one does."""
     from django.db.models import Model
 
-
     frame: FrameType | None = sys._getframe(2)
     for _ in range(_METHOD_DEPTH):
         if frame is None:
@@ -329,11 +330,11 @@ def _row_method(recorder: Recorder) -> tuple[Load, int, str, str, int] | None:
             if is_app_file(filename) or is_library_file(filename):
                 row = frame.f_locals.get("self")
                 if isinstance(row, Model):
-                    entry = recorder.tags.get(id(row))
-                    if entry is None:
+                    owner = recorder.tags.get(id(row))
+                    if owner is None:
                         return None
                     qualname = getattr(code, "co_qualname", code.co_name)
-                    return (entry[1], id(row), qualname, filename, code.co_firstlineno)
+                    return (owner, id(row), qualname, filename, code.co_firstlineno)
         frame = frame.f_back
     return None
 
@@ -371,14 +372,12 @@ def _make_eager(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
         if recorder is None or not lookups or lookups == (None,):
             return qs
         try:
-
             library: list[Frame] = []
             frames, _template = capture_stack(1, skip=1, library=library)
             site = format_site(frames, None, library)
             owner, function = _eager_owner(sys._getframe(1))
             names = [
-                lookup if isinstance(lookup, str) else lookup.prefetch_through
-                for lookup in lookups
+                lookup if isinstance(lookup, str) else lookup.prefetch_through for lookup in lookups
             ]
             sites = dict(qs._hints.get(EAGER_HINT) or {})
             sites.update(dict.fromkeys(names, (site, owner, function)))
@@ -458,7 +457,6 @@ def _manager_queryset(self: BaseManager[Any]) -> Any:
         # the same place (db._record), with no walk of the stack here.
         return qs
     try:
-
         library: list[Frame] = []
         frames, _template = capture_stack(1, skip=1, library=library)
         if library and not frames:
@@ -472,8 +470,7 @@ def _manager_queryset(self: BaseManager[Any]) -> Any:
 
 
 def _owner(recorder: Recorder, instance: Model) -> Load | None:
-    entry = recorder.tags.get(id(instance))
-    return entry[1] if entry is not None else None
+    return recorder.tags.get(id(instance))
 
 
 def _lazy(
@@ -508,9 +505,8 @@ def _forward_get(self: Any, instance: Model | None, cls: type[Model] | None = No
             recorder.note_read(value)
         return value
     # The hottest hook (every lazy foreign key): _lazy() inlined.
-    entry = recorder.tags.get(id(instance))
     relation = Relation(
-        entry[1] if entry is not None else None,
+        recorder.tags.get(id(instance)),
         id(instance),
         field.name,
         "o2o" if field.one_to_one else "fk",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import sysconfig
+from collections.abc import Sequence
 from types import FrameType
 from typing import Any
 
@@ -322,7 +323,9 @@ def short_path(filename: str) -> str:
 
 
 def format_site(
-    frames: list[Frame], template: TemplatePosition | None, library: list[Frame] | None = None
+    frames: Sequence[Frame],
+    template: TemplatePosition | None,
+    library: Sequence[Frame] | None = None,
 ) -> str:
     """Where a query was issued: the template line when one rendered it, else
     file:line of the application, else of the innermost library frame."""
@@ -338,7 +341,7 @@ def format_site(
 
 
 def site_key(
-    frames: list[Frame], template: TemplatePosition | None, library: list[Frame] | None
+    frames: Sequence[Frame], template: TemplatePosition | None, library: Sequence[Frame] | None
 ) -> SiteKey:
     """One code site: the innermost library frame below the application's (a
     package's line called from one line of yours is one site, two of its lines
@@ -356,9 +359,9 @@ class CallSite:
     maybe ``library`` (the library frames below them): queries and cache calls."""
 
     __slots__ = ()
-    frames: list[Frame]
+    frames: Sequence[Frame]
     template: TemplatePosition | None
-    library: list[Frame] = []  # a record without library frames
+    library: Sequence[Frame] = ()  # a record without library frames
 
     @property
     def stack(self) -> list[str]:
