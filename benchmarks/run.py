@@ -3,7 +3,8 @@
     python -m benchmarks.run            # the full run (a few minutes)
     python -m benchmarks.run --quick    # tiny sizes: checks that everything works
 
-What is measured, in one process, configurations alternating, median of rounds:
+What is measured, in one process, configurations taking turns request by request,
+median of rounds:
 1. per-request time of a view running N queries under: bare Django; the toolbar
    with its default panels; the toolbar without its SQL panel (to price the SQL
    panel per query); the toolbar plus our panels; our BudgetMiddleware alone;
@@ -28,7 +29,9 @@ import statistics
 import sys
 import time
 import tracemalloc
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -141,29 +144,41 @@ def seed(books: int) -> None:
     )
 
 
-def time_requests(config: dict, n: int, requests: int) -> float:
-    """Median milliseconds per request."""
+def _setting(config: dict) -> Any:
+    """The configuration in effect: its settings, and ddt_perfpanels' database
+    hook taken off for bare_without_ddt_perfpanels."""
     config = dict(config)
     strip = config.pop(STRIP_HOOK, False)
-    with override_settings(**config), (_without_db_hook() if strip else _nothing()):
-        client = Client()
-        client.get(f"/q/{n}/")  # warm up: imports, template loading
-        samples = []
-        for _ in range(requests):
-            gc.collect()
-            start = time.perf_counter()
-            response = client.get(f"/q/{n}/")
-            samples.append((time.perf_counter() - start) * 1000)
+    stack = ExitStack()
+    stack.enter_context(override_settings(**config))
+    if strip:
+        stack.enter_context(_without_db_hook())
+    return stack
+
+
+def time_interleaved(configs: dict[str, dict], n: int, requests: int) -> dict[str, float]:
+    """Median milliseconds per request of each configuration, the configurations
+    taking turns request by request (in an order reversed every other turn):
+    this virtual machine's speed drifts over seconds, and a block of requests per
+    configuration lets that drift land on one configuration only."""
+    # A client per configuration: its handler loads MIDDLEWARE once, on its first
+    # request (the warm-up: imports, template loading).
+    clients = {}
+    for name, config in configs.items():
+        with _setting(config):
+            clients[name] = Client()
+            clients[name].get(f"/q/{n}/")
+    samples: dict[str, list[float]] = {name: [] for name in configs}
+    names = list(configs)
+    for turn in range(requests):
+        for name in names if turn % 2 == 0 else reversed(names):
+            with _setting(configs[name]):
+                gc.collect()
+                start = time.perf_counter()
+                response = clients[name].get(f"/q/{n}/")
+                samples[name].append((time.perf_counter() - start) * 1000)
             assert response.status_code == 200, response.status_code
-    return statistics.median(samples)
-
-
-class _nothing:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return None
+    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 def overhead(sizes: list[int], rounds: int, requests: int) -> list[dict]:
@@ -176,10 +191,11 @@ def overhead(sizes: list[int], rounds: int, requests: int) -> list[dict]:
         samples: dict[str, list[float]] = {name: [] for name in configs}
         names = list(configs)
         for round_ in range(rounds):
-            # Alternate the order each round so drift does not favour anyone.
+            # Rotate who goes first each round, so that no one always follows the same.
             order = names[round_ % len(names) :] + names[: round_ % len(names)]
-            for name in order:
-                samples[name].append(time_requests(configs[name], n, count))
+            medians = time_interleaved({name: configs[name] for name in order}, n, count)
+            for name, ms in medians.items():
+                samples[name].append(ms)
         medians = {name: statistics.median(values) for name, values in samples.items()}
         bare = medians.get("bare_without_ddt_perfpanels", medians["bare"])
         for name, ms in medians.items():
