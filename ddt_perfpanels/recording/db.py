@@ -83,6 +83,7 @@ def _record(
         if _TOOLBAR_TABLE in sql:
             return
         frames, template, library = _NO_FRAMES, None, _NO_FRAMES
+        start = None
     else:
         # A load's own query (its first) starts from the frame that asked for
         # the rows: below it is only Django's machinery, not worth walking.
@@ -138,7 +139,7 @@ def _record(
             # A package followed a relation: what built its queryset (see
             # orm._begin_load).
             cause.built = tuple(library)
-        where.note(recorder, cause)
+        where.note(recorder, cause, start=start)
     if (
         not recorder.light
         and recorder.provenance_stopped_at is None

@@ -105,19 +105,24 @@ def records(recorder: Recorder) -> WhereRecords | None:
     return where
 
 
-def note(recorder: Recorder, load: Load, skip: int = 1) -> None:
+def note(recorder: Recorder, load: Load, skip: int = 1, start: FrameType | None = None) -> None:
     """The first query of ``load`` runs now: remember who owns it (a root) or
-    what read it (a lazy load), once per cluster."""
+    what read it (a lazy load), once per cluster. ``start``: the frame that asked
+    for the rows, when known: the walk starts there, not through the ORM and the
+    database backend's frames (each frame's locals are read, and reading them
+    builds a dict)."""
     where: WhereRecords | None = recorder.extras.get(EXTRA)
     if where is None:
         where = recorder.extras[EXTRA] = WhereRecords()
     via = load.via
     if via == "root":
-        where.owners[load.id] = _find_owner(sys._getframe(skip + 1), load.model)
+        frame = start if start is not None else sys._getframe(skip + 1)
+        where.owners[load.id] = _find_owner(frame, load.model)
     elif via in ("lazy", "deferred") and load.parent is not None:
         key = (load.root.id, load.path)
         if key not in where.access:
-            where.access[key] = _find_access(sys._getframe(skip + 1))
+            frame = start if start is not None else sys._getframe(skip + 1)
+            where.access[key] = _find_access(frame)
 
 
 # -- the framework classes, when their modules are loaded -------------------------------
