@@ -31,6 +31,9 @@ _ERROR_ATTR = "_ddt_perfpanels_error"
 _CAPTURE_ATTR = "_ddt_perfpanels_capture"
 _STOPPED_ATTR = "_ddt_perfpanels_stopped"
 _STATS_ATTR = "_ddt_perfpanels_stats"  # {panel_id: stats} of all our panels, built once
+# The panel of ours whose disable_instrumentation() builds all our stats, or None
+# (the toolbar's SQL panel comes first): found once, by the first of ours disabled.
+_BUILDER_ATTR = "_ddt_perfpanels_builder"
 
 
 def check_app_installed(panel_class: type) -> list[Error]:
@@ -141,16 +144,20 @@ class PerfPanel(Panel):
         # unless its SQL panel comes before it (it would still record what our
         # stats measure), build our stats and free the records now, before the
         # toolbar builds its own panels' stats.
-        from debug_toolbar.panels.sql import SQLPanel
+        toolbar = self.toolbar
+        if not hasattr(toolbar, _BUILDER_ATTR):
+            from debug_toolbar.panels.sql import SQLPanel
 
-        enabled = self.toolbar.enabled_panels
-        for panel in enabled:
-            if isinstance(panel, SQLPanel):
-                return
-            if isinstance(panel, PerfPanel):
-                if panel is self:
-                    self._build_all()
-                return
+            builder = None
+            for panel in toolbar.enabled_panels:  # a list built anew at every read
+                if isinstance(panel, SQLPanel):
+                    break
+                if isinstance(panel, PerfPanel):
+                    builder = panel
+                    break
+            setattr(toolbar, _BUILDER_ATTR, builder)
+        if getattr(toolbar, _BUILDER_ATTR) is self:
+            self._build_all()
 
     def _stop(self) -> None:
         """Stop the capture, once (the toolbar calls each panel)."""
