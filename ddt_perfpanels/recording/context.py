@@ -439,8 +439,8 @@ class Recorder:
 
     def stop_provenance(self) -> None:
         """MAX_PROVENANCE reached: the ORM hooks stop recording into this capture
-        (each instance kept costs about a kilobyte, each load its Query), and
-        queries are recorded without their stack from now on."""
+        (each instance kept costs about a kilobyte, each load of a queryset its
+        Query), and queries are recorded without their stack from now on."""
         if self.provenance_stopped_at is None:
             self.provenance_stopped_at = len(self.queries)
         self.tags, self.kept = {}, []
