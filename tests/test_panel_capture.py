@@ -89,3 +89,43 @@ def test_records_are_freed_before_the_toolbars_sql_panel_builds_its_stats(
     assert cluster["suggestion"] == 'Book.objects.select_related("author")'
     assert toolbar_stats(response, "CountsPanel")["query_count"] == 5
     assert toolbar_stats(response, "BudgetPanel")["path"] == "/books/"
+
+
+def test_our_panels_ask_the_toolbar_which_panels_are_on_no_more_than_it_does(
+    settings, monkeypatch
+):
+    # The toolbar's enabled_panels asks every panel whether it is on (a cookie,
+    # its configuration, the panel's dotted name) at each read; and each of our
+    # panels is asked, by the toolbar, several times per request.
+    from debug_toolbar.panels import Panel
+    from debug_toolbar.toolbar import DebugToolbar
+
+    settings.DEBUG_TOOLBAR_PANELS = [*TOOLBARS, *OURS]
+    reads = {"enabled_panels": 0, "ours_asked": 0}
+    enabled_panels = DebugToolbar.enabled_panels
+    panel_enabled = Panel.enabled
+
+    def counted_enabled_panels(self):
+        reads["enabled_panels"] += 1
+        return enabled_panels.fget(self)
+
+    def counted_enabled(self):
+        if type(self).__module__.startswith("ddt_perfpanels"):
+            reads["ours_asked"] += 1
+        return panel_enabled.fget(self)
+
+    monkeypatch.setattr(DebugToolbar, "enabled_panels", property(counted_enabled_panels))
+    monkeypatch.setattr(Panel, "enabled", property(counted_enabled))
+    with_ours = Client().get("/books/")
+    assert with_ours.status_code == 200
+    [cluster] = toolbar_stats(with_ours, "NPlusOnePanel")["nplusone"]
+    assert cluster["count"] == 4
+    with_ours_reads = dict(reads)
+
+    settings.DEBUG_TOOLBAR_PANELS = TOOLBARS
+    reads["enabled_panels"] = 0
+    assert Client().get("/books/").status_code == 200
+    # Read as often as by the toolbar alone (to enable, disable, build the stats).
+    assert with_ours_reads["enabled_panels"] == reads["enabled_panels"]
+    # Each of our four panels answers once per request, however often asked.
+    assert with_ours_reads["ours_asked"] == len(OURS)

@@ -56,3 +56,14 @@ def test_a_lazy_foreign_key_keeps_three_small_records_and_no_query_objects():
     rows = 2 * books
     assert kept["ModelState"] == rows
     assert kept["dict"] <= 2 * rows, str(kept.most_common(30))
+
+
+def test_the_queries_of_one_loop_share_one_stack():
+    make_library(authors=10, books_per_author=2)
+    with capture() as report:
+        _n_plus_one()
+    lazy = report.queries[1:]
+    assert len(lazy) == 20
+    # The same stack, kept once: one tuple for all the loop's queries.
+    assert len({id(query.frames) for query in lazy}) == 1
+    assert lazy[0].frames and lazy[0].frames[0][2] == "_n_plus_one"

@@ -32,8 +32,13 @@ _CAPTURE_ATTR = "_ddt_perfpanels_capture"
 _STOPPED_ATTR = "_ddt_perfpanels_stopped"
 _STATS_ATTR = "_ddt_perfpanels_stats"  # {panel_id: stats} of all our panels, built once
 # The panel of ours whose disable_instrumentation() builds all our stats, or None
-# (the toolbar's SQL panel comes first): found once, by the first of ours disabled.
+# (the toolbar's SQL panel comes first): found once, by the first of ours enabled.
 _BUILDER_ATTR = "_ddt_perfpanels_builder"
+# Our panels enabled for this request, in the toolbar's order: each adds itself
+# as the toolbar enables it. Read instead of the toolbar's enabled_panels, a list
+# it builds anew at every read by asking each of its panels (a cookie, the
+# configuration, the panel's dotted name).
+_OURS_ATTR = "_ddt_perfpanels_ours"
 
 
 def check_app_installed(panel_class: type) -> list[Error]:
@@ -101,6 +106,19 @@ class PerfPanel(Panel):
     ignored_sources: tuple[str, ...] = ()
 
     @property
+    def enabled(self) -> bool:
+        """The toolbar's answer, found once per request: the toolbar asks again
+        and again (each read of its enabled_panels asks every panel), and each
+        time reads a cookie, its configuration and the panel's dotted name. A
+        panel loaded from the store answers from its stats, every time."""
+        if self.from_store:
+            return bool(super().enabled)
+        enabled: bool | None = self.__dict__.get("_ddt_perfpanels_enabled")
+        if enabled is None:
+            enabled = self.__dict__["_ddt_perfpanels_enabled"] = bool(super().enabled)
+        return enabled
+
+    @property
     def scripts(self) -> list[str]:
         """The Copy buttons and the folding, in each of our panels."""
         from django.templatetags.static import static
@@ -125,6 +143,12 @@ class PerfPanel(Panel):
     def enable_instrumentation(self) -> None:
         """The first of our panels starts the capture the others read too."""
         toolbar = self.toolbar
+        ours: list[PerfPanel] | None = getattr(toolbar, _OURS_ATTR, None)
+        if ours is None:
+            ours = []
+            setattr(toolbar, _OURS_ATTR, ours)
+            setattr(toolbar, _BUILDER_ATTR, self._builder())
+        ours.append(self)
         if getattr(toolbar, _REPORT_ATTR, None) is not None:
             return
         cap = capture()
@@ -138,6 +162,18 @@ class PerfPanel(Panel):
         setattr(toolbar, _CAPTURE_ATTR, cap)
         note_request(report, toolbar.request)
 
+    def _builder(self) -> PerfPanel | None:
+        """The first of our panels enabled (this one, when the toolbar enables
+        its panels in order), unless the toolbar's SQL panel comes before it."""
+        from debug_toolbar.panels.sql import SQLPanel
+
+        for panel in self.toolbar.panels:
+            if isinstance(panel, SQLPanel) and panel.enabled:
+                return None
+            if isinstance(panel, PerfPanel) and panel.enabled:
+                return panel
+        return None
+
     def disable_instrumentation(self) -> None:
         self._stop()
         # The toolbar disables its panels last to first. At the first of ours,
@@ -145,17 +181,8 @@ class PerfPanel(Panel):
         # stats measure), build our stats and free the records now, before the
         # toolbar builds its own panels' stats.
         toolbar = self.toolbar
-        if not hasattr(toolbar, _BUILDER_ATTR):
-            from debug_toolbar.panels.sql import SQLPanel
-
-            builder = None
-            for panel in toolbar.enabled_panels:  # a list built anew at every read
-                if isinstance(panel, SQLPanel):
-                    break
-                if isinstance(panel, PerfPanel):
-                    builder = panel
-                    break
-            setattr(toolbar, _BUILDER_ATTR, builder)
+        if not hasattr(toolbar, _BUILDER_ATTR):  # not enabled by the toolbar
+            setattr(toolbar, _BUILDER_ATTR, self._builder())
         if getattr(toolbar, _BUILDER_ATTR) is self:
             self._build_all()
 
@@ -202,11 +229,10 @@ class PerfPanel(Panel):
         from asgiref.sync import sync_to_async
 
         report = toolbar_report(self.toolbar)
-        measuring = [
-            panel
-            for panel in self.toolbar.enabled_panels
-            if isinstance(panel, PerfPanel) and type(panel).measure is not PerfPanel.measure
+        ours: list[PerfPanel] = getattr(self.toolbar, _OURS_ATTR, None) or [
+            panel for panel in self.toolbar.enabled_panels if isinstance(panel, PerfPanel)
         ]
+        measuring = [panel for panel in ours if type(panel).measure is not PerfPanel.measure]
         if report is not None and measuring:  # one thread hop for all of them
             await sync_to_async(_measure_all)(measuring, report)
         return response
@@ -236,11 +262,10 @@ class PerfPanel(Panel):
         toolbar = self.toolbar
         if getattr(toolbar, _STATS_ATTR, None) is not None:
             return
-        built = {
-            panel.panel_id: panel._build_stats()
-            for panel in toolbar.enabled_panels
-            if isinstance(panel, PerfPanel)
-        }
+        ours: list[PerfPanel] | None = getattr(toolbar, _OURS_ATTR, None)
+        if ours is None:  # not enabled by the toolbar
+            ours = [panel for panel in toolbar.enabled_panels if isinstance(panel, PerfPanel)]
+        built = {panel.panel_id: panel._build_stats() for panel in ours}
         if self.panel_id not in built:  # a panel not enabled (tests call it)
             built[self.panel_id] = self._build_stats()
         setattr(toolbar, _STATS_ATTR, built)

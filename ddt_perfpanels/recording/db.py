@@ -16,7 +16,7 @@ from django.db.backends.signals import connection_created
 
 from ddt_perfpanels.recording import context, where
 from ddt_perfpanels.recording.context import Load, QueryRecord
-from ddt_perfpanels.recording.stack import capture_stack
+from ddt_perfpanels.recording.stack import capture_stack, shared_stack
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -104,10 +104,10 @@ def _record(
         if not library:
             library = _NO_FRAMES
         if stack:
-            # A tuple of (file, line, function) tuples: the garbage collector
-            # stops tracking it at its first pass, where a list would be
+            # A tuple of (file, line, function) tuples, one per distinct stack:
+            # the garbage collector does not track it, where a list would be
             # traversed by every collection until the request ends.
-            frames = tuple(stack)
+            frames = shared_stack(stack)
         elif template is None:
             # A worker thread of aget() and friends: the awaiting code's frames.
             awaited = context._async_frames.get()

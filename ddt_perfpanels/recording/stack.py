@@ -116,6 +116,7 @@ def reset_classification() -> None:
     _kinds.clear()
     _sites.clear()
     _site_codes.clear()
+    _stacks.clear()
 
 
 @receiver(setting_changed)
@@ -241,6 +242,23 @@ def is_view_caller(code: Any) -> bool:
 # (in _site_codes) so that its id is never reused for another.
 _sites: dict[tuple[int, int], Frame] = {}
 _site_codes: dict[int, Any] = {}
+
+
+# A stack seen before -> the one tuple kept for it: the queries of a loop share
+# their stack, kept once instead of once per query until the request ends.
+_stacks: dict[tuple[Frame, ...], tuple[Frame, ...]] = {}
+_MAX_STACKS = 10_000
+
+
+def shared_stack(frames: list[Frame]) -> tuple[Frame, ...]:
+    """``frames`` as a tuple, the same tuple for the same stack."""
+    stack = tuple(frames)
+    shared = _stacks.get(stack)
+    if shared is None:
+        if len(_stacks) >= _MAX_STACKS:
+            _stacks.clear()
+        shared = _stacks[stack] = stack
+    return shared
 
 
 def _new_site(code: Any, frame: FrameType, name: str) -> Frame:
