@@ -162,6 +162,14 @@ class PerfPanel(Panel):
         setattr(toolbar, _CAPTURE_ATTR, cap)
         note_request(report, toolbar.request)
 
+    def _ours(self) -> list[PerfPanel]:
+        """Our panels enabled for this request, as the toolbar enabled them (or,
+        when it did not, tests calling the methods: as it lists them)."""
+        ours: list[PerfPanel] | None = getattr(self.toolbar, _OURS_ATTR, None)
+        if ours is None:
+            ours = [p for p in self.toolbar.enabled_panels if isinstance(p, PerfPanel)]
+        return ours
+
     def _builder(self) -> PerfPanel | None:
         """The first of our panels enabled (this one, when the toolbar enables
         its panels in order), unless the toolbar's SQL panel comes before it."""
@@ -229,10 +237,9 @@ class PerfPanel(Panel):
         from asgiref.sync import sync_to_async
 
         report = toolbar_report(self.toolbar)
-        ours: list[PerfPanel] = getattr(self.toolbar, _OURS_ATTR, None) or [
-            panel for panel in self.toolbar.enabled_panels if isinstance(panel, PerfPanel)
+        measuring = [
+            panel for panel in self._ours() if type(panel).measure is not PerfPanel.measure
         ]
-        measuring = [panel for panel in ours if type(panel).measure is not PerfPanel.measure]
         if report is not None and measuring:  # one thread hop for all of them
             await sync_to_async(_measure_all)(measuring, report)
         return response
@@ -262,10 +269,7 @@ class PerfPanel(Panel):
         toolbar = self.toolbar
         if getattr(toolbar, _STATS_ATTR, None) is not None:
             return
-        ours: list[PerfPanel] | None = getattr(toolbar, _OURS_ATTR, None)
-        if ours is None:  # not enabled by the toolbar
-            ours = [panel for panel in toolbar.enabled_panels if isinstance(panel, PerfPanel)]
-        built = {panel.panel_id: panel._build_stats() for panel in ours}
+        built = {panel.panel_id: panel._build_stats() for panel in self._ours()}
         if self.panel_id not in built:  # a panel not enabled (tests call it)
             built[self.panel_id] = self._build_stats()
         setattr(toolbar, _STATS_ATTR, built)
