@@ -48,10 +48,25 @@ django.setup()
 from debug_toolbar.settings import PANELS_DEFAULTS  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
-from django.test import Client  # noqa: E402
+from django.test import Client as DjangoClient  # noqa: E402
 from django.test.utils import override_settings  # noqa: E402
 
 from benchmarks.benchapp.models import Author, Book  # noqa: E402
+from benchmarks.stats import median_ci, verdict  # noqa: E402
+
+
+class Client(DjangoClient):
+    """Django's test client without its record of each response's templates and
+    contexts. That record is a receiver connected per request, and in DEBUG
+    Django checks each receiver's signature through an lru_cache
+    (``django.utils.inspect``, 512 entries) that then keeps it: the contexts of
+    the last 512 requests stayed in memory, the toolbar of each with them (its
+    templates panel is what records them). The process grew past a gigabyte in
+    a run, and each ``gc.collect()`` between requests walked all of it."""
+
+    def request(self, **request: Any) -> Any:
+        return self.handler(self._base_environ(**request))
+
 
 TOOLBAR = "debug_toolbar.middleware.DebugToolbarMiddleware"
 OUR_PANELS = [
@@ -156,11 +171,12 @@ def _setting(config: dict) -> Any:
     return stack
 
 
-def time_interleaved(configs: dict[str, dict], n: int, requests: int) -> dict[str, float]:
-    """Median milliseconds per request of each configuration, the configurations
+def time_turns(configs: dict[str, dict], n: int, turns: int) -> dict[str, list[float]]:
+    """Milliseconds of each request of each configuration, the configurations
     taking turns request by request (in an order reversed every other turn):
     this virtual machine's speed drifts over seconds, and a block of requests per
-    configuration lets that drift land on one configuration only."""
+    configuration lets that drift land on one configuration only. The i-th
+    sample of each configuration comes from the same turn."""
     # A client per configuration: its handler loads MIDDLEWARE once, on its first
     # request (the warm-up: imports, template loading).
     clients = {}
@@ -170,7 +186,7 @@ def time_interleaved(configs: dict[str, dict], n: int, requests: int) -> dict[st
             clients[name].get(f"/q/{n}/")
     samples: dict[str, list[float]] = {name: [] for name in configs}
     names = list(configs)
-    for turn in range(requests):
+    for turn in range(turns):
         for name in names if turn % 2 == 0 else reversed(names):
             with _setting(configs[name]):
                 gc.collect()
@@ -178,6 +194,12 @@ def time_interleaved(configs: dict[str, dict], n: int, requests: int) -> dict[st
                 response = clients[name].get(f"/q/{n}/")
                 samples[name].append((time.perf_counter() - start) * 1000)
             assert response.status_code == 200, response.status_code
+    return samples
+
+
+def time_interleaved(configs: dict[str, dict], n: int, requests: int) -> dict[str, float]:
+    """Median milliseconds per request of each configuration (``time_turns``)."""
+    samples = time_turns(configs, n, requests)
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
@@ -247,6 +269,106 @@ def zeal_overhead(sizes: list[int], rounds: int, requests: int) -> list[dict]:
     for row in rows:
         row["config"] = f"{row['config']} (zeal process)"
     return rows
+
+
+# What the targets compare, priced by pairs of requests: (the cost of what, the
+# configuration without it, the configuration with it).
+PAIRS = (
+    ("our panels", "toolbar", "toolbar+perfpanels"),
+    ("the toolbar's SQL panel", "toolbar_without_sql", "toolbar"),
+    ("the toolbar", "bare", "toolbar"),
+)
+ZEAL_PAIRS = (("django-zeal", "bare", "zeal"),)
+
+
+def paired(sizes: list[int], turns: int | None = None) -> list[dict]:
+    """The cost per query of each of PAIRS from the differences of pairs of
+    requests, the two of a pair made in the same turn (``time_turns``): the
+    machine's drift over seconds, which the median of one configuration's
+    requests and the other's both carry, cancels within a pair. Shown: the
+    median of the differences and its 95% confidence interval. ``turns``: how
+    many (a quick run's); by default about 60,000 queries' worth, at least 100
+    and at most 300."""
+    configs = configurations()
+    pairs = [p for p in (ZEAL_PAIRS if os.environ.get("BENCH_ZEAL") else PAIRS) if p[2] in configs]
+    names = list(dict.fromkeys(name for _, a, b in pairs for name in (a, b)))
+    rows = []
+    for n in sizes:
+        count = turns if turns is not None else min(max(60_000 // n, 100), 300)
+        samples = time_turns({name: configs[name] for name in names}, n, count)
+        for label, without, with_ in pairs:
+            differences = [
+                (b - a) / n * 1000 for a, b in zip(samples[without], samples[with_], strict=True)
+            ]
+            median, low, high = median_ci(differences)
+            rows.append(
+                {
+                    "queries": n,
+                    "cost_of": label,
+                    "pairs": f"{with_} - {without}",
+                    "turns": count,
+                    "us_per_query": round(median, 2),
+                    "ci95_low": round(low, 2),
+                    "ci95_high": round(high, 2),
+                }
+            )
+    return rows
+
+
+def zeal_paired(sizes: list[int], turns: int | None = None) -> list[dict]:
+    """django-zeal's cost by pairs, in a process of its own (see zeal_overhead)."""
+    import subprocess
+
+    if not _importable("zeal.middleware.zeal_middleware"):
+        return []
+    args = [sys.executable, "-m", "benchmarks.run", "--zeal-paired", "--sizes"]
+    args += [str(n) for n in sizes] + ([] if turns is None else ["--turns", str(turns)])
+    env = {**os.environ, "BENCH_ZEAL": "1"}
+    out = subprocess.run(
+        args, env=env, cwd=HERE.parent, capture_output=True, text=True, check=True
+    ).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def targets(rows: list[dict]) -> list[dict]:
+    """Issue 17's speed targets, judged from the paired intervals: our panels at
+    most 30 µs per query, 0.15 of the toolbar's own cost and 0.5 of
+    django-zeal's. A ratio is met only if our interval's top is under the
+    fraction of the other's bottom; missed only if our bottom is over the
+    fraction of its top."""
+    by = {(row["queries"], row["cost_of"]): row for row in rows}
+    out = []
+    for n in sorted({row["queries"] for row in rows}):
+        ours = by.get((n, "our panels"))
+        if ours is None:
+            continue
+        low, high = ours["ci95_low"], ours["ci95_high"]
+        checks = [("at most 30 µs per query", 30.0, 30.0)]
+        for label, fraction in (("the toolbar", 0.15), ("django-zeal", 0.5)):
+            other = by.get((n, label))
+            if other is not None:
+                checks.append(
+                    (
+                        f"at most {fraction} of {label}'s cost",
+                        fraction * other["ci95_low"],
+                        fraction * other["ci95_high"],
+                    )
+                )
+        for target, limit_low, limit_high in checks:
+            out.append(
+                {
+                    "queries": n,
+                    "target": target,
+                    "ours_us": f"{ours['us_per_query']} [{low}, {high}]",
+                    "limit_us": (
+                        f"{limit_low:.2f}"
+                        if limit_low == limit_high
+                        else f"{limit_low:.2f} to {limit_high:.2f}"
+                    ),
+                    "verdict": verdict(low, high, limit_low, limit_high),
+                }
+            )
+    return out
 
 
 def run_queries(n: int) -> None:
@@ -394,11 +516,20 @@ def main(argv: list[str] | None = None) -> dict:
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="tiny sizes: check it works")
-    parser.add_argument("--json", default=str(HERE / "results.json"), help="where to write")
+    parser.add_argument(
+        "--json", help="where to write (results.json; paired.json for --paired-only)"
+    )
     parser.add_argument("--zeal-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--zeal-paired", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--paired-only",
+        action="store_true",
+        help="only the paired estimate of the speed targets (about 8 minutes)",
+    )
     parser.add_argument("--sizes", type=int, nargs="*", help=argparse.SUPPRESS)
     parser.add_argument("--rounds", type=int, default=5, help=argparse.SUPPRESS)
     parser.add_argument("--requests", type=int, default=5, help=argparse.SUPPRESS)
+    parser.add_argument("--turns", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--rss", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.rss:
@@ -410,34 +541,56 @@ def main(argv: list[str] | None = None) -> dict:
         seed(max(args.sizes))
         print(json.dumps(overhead(args.sizes, args.rounds, args.requests)))
         return {}
+    if args.zeal_paired:
+        seed(max(args.sizes))
+        print(json.dumps(paired(args.sizes, args.turns)))
+        return {}
     if args.quick:
         sizes, rounds, requests = [20], 1, 2
+        paired_sizes, turns = [20], 3
         analysis_sizes, memory_n = [100, 1000], 200
         rss_cases = [(200, 1)]
     else:
         sizes, rounds, requests = [20, 200, 2000], 5, 5
+        paired_sizes, turns = [200, 2000], None
         analysis_sizes, memory_n = [100, 1000, 10_000, 50_000], 10_000
         rss_cases = [(10_000, 1), (50_000, 1), (50_000, 4)]
+    meta = {
+        "python": platform.python_version(),
+        "django": django.get_version(),
+        "database": connection.vendor,
+        "quick": args.quick,
+        "date": time.strftime("%Y-%m-%d"),
+    }
+    if args.paired_only:
+        seed(max(paired_sizes))
+        rows = paired(paired_sizes, turns) + zeal_paired(paired_sizes, turns)
+        results = {"meta": meta, "paired": rows, "targets": targets(rows)}
+        print_table("Cost per query from pairs of requests (median, 95% interval)", rows)
+        print_table("Issue 17's speed targets, from the pairs", results["targets"])
+        written = Path(args.json or HERE / "paired.json")
+        written.write_text(json.dumps(results, indent=2) + "\n")
+        print(f"\nwritten to {written}")
+        return results
     seed(max(analysis_sizes + sizes + [memory_n]))
     results = {
-        "meta": {
-            "python": platform.python_version(),
-            "django": django.get_version(),
-            "database": connection.vendor,
-            "quick": args.quick,
-            "date": time.strftime("%Y-%m-%d"),
-        },
+        "meta": meta,
         "overhead": overhead(sizes, rounds, requests) + zeal_overhead(sizes, rounds, requests),
+        "paired": paired(paired_sizes, turns) + zeal_paired(paired_sizes, turns),
         "analysis": analysis(analysis_sizes),
         "memory": memory(memory_n),
         "rss": rss(rss_cases),
     }
+    results["targets"] = targets(results["paired"])
     print_table("Per-request time (median ms) and overhead per query", results["overhead"])
+    print_table("Cost per query from pairs of requests (median, 95% interval)", results["paired"])
+    print_table("Issue 17's speed targets, from the pairs", results["targets"])
     print_table("Report building (all analyses + to_dict)", results["analysis"])
     print_table("Peak memory of one request", results["memory"])
     print_table("Process RSS before, during and after big requests", results["rss"])
-    Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\nwritten to {args.json}")
+    written = Path(args.json or HERE / "results.json")
+    written.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nwritten to {written}")
     return results
 
 

@@ -40,3 +40,31 @@ def test_benchmarks_quick_mode_runs(tmp_path):
         assert all(row["rss_peak_mib"] >= row["rss_before_mib"] > 0 for row in data["rss"])
     assert [row["config"] for row in data["memory"]] == ["toolbar", "toolbar+perfpanels"]
     assert "Per-request time" in result.stdout
+    priced = {row["cost_of"] for row in data["paired"]}
+    assert {"our panels", "the toolbar's SQL panel", "the toolbar"} <= priced
+    for row in data["paired"]:
+        assert row["turns"] == 3
+        assert row["ci95_low"] <= row["us_per_query"] <= row["ci95_high"]
+    assert {row["target"] for row in data["targets"]} >= {"at most 30 µs per query"}
+    assert {row["verdict"] for row in data["targets"]} <= {"met", "missed", "not shown"}
+
+
+def test_median_interval_holds_the_middle_of_the_sample():
+    from benchmarks.stats import median_ci
+
+    median, low, high = median_ci([float(v) for v in range(1, 101)])
+    assert median == 50.5
+    # n=100: the 40th and the 61st of the sorted values.
+    assert (low, high) == (40.0, 61.0)
+    assert median_ci([3.0]) == (3.0, 3.0, 3.0)
+
+
+def test_verdict_says_met_only_when_the_whole_interval_is_under_the_limit():
+    from benchmarks.stats import verdict
+
+    assert verdict(10, 29, 30, 30) == "met"
+    assert verdict(25, 35, 30, 30) == "not shown"
+    assert verdict(31, 40, 30, 30) == "missed"
+    # A ratio: the limit is itself an interval (a fraction of the other's).
+    assert verdict(10, 20, 18, 25) == "not shown"
+    assert verdict(26, 30, 18, 25) == "missed"
