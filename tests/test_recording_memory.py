@@ -67,3 +67,59 @@ def test_the_queries_of_one_loop_share_one_stack():
     # The same stack, kept once: one tuple for all the loop's queries.
     assert len({id(query.frames) for query in lazy}) == 1
     assert lazy[0].frames and lazy[0].frames[0][2] == "_n_plus_one"
+
+
+def test_a_loop_walks_its_stack_once_and_lets_go_of_the_frame_when_it_ends(monkeypatch):
+    from ddt_perfpanels.recording import db
+
+    make_library(authors=10, books_per_author=2)
+    walks = []
+    original = db.capture_stack
+
+    def counted(*args, **kwargs):
+        walks.append(kwargs.get("start"))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(db, "capture_stack", counted)
+    with capture() as report:
+        _n_plus_one()
+        recorder = report._recorder
+        assert recorder.last_walk is not None
+    # The list's query, then the first lazy load's: the 19 after it reuse it.
+    assert len(walks) == 2
+    assert len(report.queries) == 21
+    # The frame (and the frames above it, and their locals) is not kept once
+    # the capture ends.
+    assert recorder.last_walk is None
+
+
+def _author_name(rows) -> str:
+    return next(rows)
+
+
+def _other_reader(rows) -> str:
+    return next(rows)
+
+
+def test_a_generator_resumed_from_two_places_gets_each_place_in_its_stack():
+    # A generator's frame, resumed by another caller, has other frames above
+    # it: the walk done for its first load must not serve its second.
+    make_library(authors=2, books_per_author=1)
+    books = list(Book.objects.order_by("pk"))
+    rows = (book.author.name for book in books)
+    with capture() as report:
+        _author_name(rows)
+        _other_reader(rows)
+    first, second = report.queries
+    assert [name for _f, _l, name in first.frames][:2] == ["<genexpr>", "_author_name"]
+    assert [name for _f, _l, name in second.frames][:2] == ["<genexpr>", "_other_reader"]
+
+
+def test_two_lines_of_one_loop_keep_their_own_line():
+    make_library(authors=3, books_per_author=1)
+    with capture() as report:
+        for book in Book.objects.order_by("pk"):
+            book.author.name  # the first line
+            Book.objects.get(pk=book.pk).author.name  # another line: its own stack
+    lines = {query.frames[0][1] for query in report.queries[1:] if query.frames}
+    assert len(lines) == 2

@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("ddt_perfpanels")
 
+# Recorder.last_walk: (frame, f_lasti, stack, template position, library frames).
+LastWalk = tuple[FrameType, int, "Sequence[Frame]", "TemplatePosition | None", "Sequence[Frame]"]
+
 _active: ContextVar[Recorder | None] = ContextVar("ddt_perfpanels_recorder", default=None)
 # The recorder the ORM provenance hooks record into: the same one, except in a
 # light capture (queries and cache calls counted, no provenance), where it is None.
@@ -377,6 +380,13 @@ class Recorder:
         self.extras: dict[str, Any] = {}
         self.started = perf_counter()
         self.finished: float | None = None
+        # The last stack walked from the frame that asked for a load's rows
+        # (db._record): (that frame, its f_lasti, the stack, the template
+        # position, the library frames). The loads of a loop ask from one line
+        # of one frame, and while that frame runs the frames above it stay the
+        # same: their walk is done once. Dropped when the capture finishes (the
+        # frame keeps its locals, and the frames above it, alive).
+        self.last_walk: LastWalk | None = None
 
     # -- internal errors: logged, kept for the panel, never raised -----------------
 
@@ -463,12 +473,14 @@ class Recorder:
         self.queries, self.loads, self.ops, self.tags, self.extras = [], [], [], {}, {}
         self.kept = []
         self.used_eager = set()
+        self.last_walk = None
 
     # -- the record for the panels -----------------------------------------------
 
     def finish(self) -> None:
         self.finished = perf_counter()
         self.tags, self.kept = {}, []
+        self.last_walk = None
         # Extensions may read something once more at the end (the cache hooks
         # read the Redis servers' counters); they never raise.
         for value in list(self.extras.values()):

@@ -7,6 +7,7 @@ already connected when first installed). Outside a capture it costs one
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
@@ -16,7 +17,7 @@ from django.db.backends.signals import connection_created
 
 from ddt_perfpanels.recording import context, where
 from ddt_perfpanels.recording.context import Load, QueryRecord
-from ddt_perfpanels.recording.stack import capture_stack, shared_stack
+from ddt_perfpanels.recording.stack import TOOLBAR_STORAGE, capture_stack, shared_stack
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -30,6 +31,13 @@ _TOOLBAR_TABLE = "debug_toolbar_historyentry"
 # one that has none: one shared empty list (never appended to), not a new one
 # per query kept until the end of the request.
 _NO_FRAMES: list[Frame] = []
+# The code flags of a frame that can be suspended and resumed from another caller.
+_SUSPENDS = (
+    inspect.CO_GENERATOR
+    | inspect.CO_COROUTINE
+    | inspect.CO_ASYNC_GENERATOR
+    | inspect.CO_ITERABLE_COROUTINE
+)
 
 
 def record_query(
@@ -90,30 +98,40 @@ def _record(
         # Later queries of the load (a signal handler's, as rows are built)
         # walk from here: skip this function and record_query.
         start = cause.frame if type(cause) is Load and cause.first_query is None else None
-        toolbar_storage = [False]
-        library = []
-        stack, template = capture_stack(
-            recorder.stack_depth,
-            skip=2,
-            toolbar_storage=toolbar_storage,
-            library=library,
-            start=start,
-        )
-        if toolbar_storage[0]:
-            return
-        if not library:
-            library = _NO_FRAMES
-        if stack:
-            # A tuple of (file, line, function) tuples, one per distinct stack:
-            # the garbage collector does not track it, where a list would be
-            # traversed by every collection until the request ends.
-            frames = shared_stack(stack)
-        elif template is None:
-            # A worker thread of aget() and friends: the awaiting code's frames.
-            awaited = context._async_frames.get()
-            frames = awaited[1] if awaited else _NO_FRAMES
+        walked = recorder.last_walk
+        if (
+            start is not None
+            and walked is not None
+            and walked[0] is start
+            and walked[1] == start.f_lasti
+        ):
+            # A loop's next load, asked for from the same line of the same frame:
+            # that frame is still running, so the frames above it are unchanged.
+            frames, template, library = walked[2], walked[3], walked[4]
         else:
-            frames = _NO_FRAMES
+            library = []
+            stack, template = capture_stack(
+                recorder.stack_depth, skip=2, toolbar_storage=True, library=library, start=start
+            )
+            if stack is TOOLBAR_STORAGE:
+                return
+            if not library:
+                library = _NO_FRAMES
+            if stack:
+                # A tuple of (file, line, function) tuples, one per distinct stack:
+                # the garbage collector does not track it, where a list would be
+                # traversed by every collection until the request ends.
+                frames = shared_stack(stack)
+                if start is not None and not start.f_code.co_flags & _SUSPENDS:
+                    # Not a generator's or a coroutine's frame: resumed from
+                    # elsewhere, the frames above it would differ.
+                    recorder.last_walk = (start, start.f_lasti, frames, template, library)
+            elif template is None:
+                # A worker thread of aget() and friends: the awaiting code's frames.
+                awaited = context._async_frames.get()
+                frames = awaited[1] if awaited else _NO_FRAMES
+            else:
+                frames = _NO_FRAMES
     if many:
         # executemany params may be a generator that execute() consumed.
         params = None

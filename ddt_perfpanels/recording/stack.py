@@ -268,18 +268,24 @@ def _new_site(code: Any, frame: FrameType, name: str) -> Frame:
     return site
 
 
+# What capture_stack(toolbar_storage=True) returns as the frames of a query the
+# toolbar's own storage ran (compared by identity, never appended to).
+TOOLBAR_STORAGE: list[Frame] = []
+
+
 def capture_stack(
     depth: int,
     skip: int = 1,
     *,
-    toolbar_storage: list[bool] | None = None,
+    toolbar_storage: bool = False,
     library: list[Frame] | None = None,
     start: FrameType | None = None,
 ) -> tuple[list[Frame], TemplatePosition | None]:
     """Application frames, innermost first, and the innermost template position.
 
-    With ``toolbar_storage`` (a one-item list), also tell whether the toolbar's
-    own storage code is on the stack: its queries are not the application's.
+    With ``toolbar_storage``, also tell whether the toolbar's own storage code
+    is on the stack (its queries are not the application's): the frames are
+    then ``TOOLBAR_STORAGE``.
     With ``library`` (a list), also collect the library frames met before the
     first application frame (file, line, qualified function name): the code
     site of a query that a package ran. ``start``: the frame to walk from,
@@ -318,9 +324,8 @@ def capture_stack(
                 if site is None:
                     site = _new_site(code, frame, code.co_qualname)
                 library.append(site)
-        elif toolbar_storage is not None:  # STORAGE
-            toolbar_storage[0] = True
-            break
+        elif toolbar_storage:  # STORAGE
+            return TOOLBAR_STORAGE, None
         frame = frame.f_back
     return frames, template
 
