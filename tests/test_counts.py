@@ -106,6 +106,28 @@ def test_count_in_loop():
     ) == [1, 1]
 
 
+def test_the_findings_and_the_table_of_a_finished_capture_share_their_context(monkeypatch):
+    from ddt_perfpanels.analysis.counts import base, count_table
+
+    built = []
+    original = base._Context.__init__
+
+    def counted(self, recorder):
+        built.append(recorder)
+        original(self, recorder)
+
+    monkeypatch.setattr(base._Context, "__init__", counted)
+    with capture() as report:
+        count_books(Author.objects.all())
+        live = report.counts  # read while the capture runs: its own context
+    assert [f.kind for f in live] == ["count_in_loop"]
+    table = count_table(report._recorder)
+    assert [f.kind for f in report.counts] == ["count_in_loop"]
+    assert table[0]["queries"] == 3
+    # One while it ran, one for both once it finished.
+    assert len(built) == 2
+
+
 def test_count_hidden_in_a_model_property():
     report = run(lambda: [a.book_total for a in Author.objects.all()])
     finding = only(report, "count_in_loop")

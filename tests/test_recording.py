@@ -220,6 +220,42 @@ def test_sql_fingerprints():
     )
 
 
+def test_duplicate_and_similar_counts_repeats_of_any_params():
+    from collections import Counter
+    from types import SimpleNamespace
+
+    from ddt_perfpanels.analysis.sql import duplicate_and_similar, params_key
+
+    def q(sql, params, alias="default"):
+        return SimpleNamespace(alias=alias, sql=sql, params=params)
+
+    one = "SELECT * FROM a WHERE id = %s"
+    queries = [
+        q(one, (1,)),
+        q(one, (1,)),  # a duplicate
+        q(one, [1]),  # a list of the same params: another duplicate
+        q(one, (2,)),  # similar
+        q(one, (1,), alias="other"),  # another database: neither
+        q("SELECT * FROM a WHERE id IN %s", ([1, 2],)),  # a tuple holding a list
+        q("SELECT * FROM a WHERE id IN %s", ([1, 2],)),  # its duplicate
+        q("SELECT * FROM a WHERE id IN %s", ([3],)),  # similar
+        q("SELECT 1", None),
+        q("SELECT 1", None),  # a duplicate
+        q("SELECT %(x)s", {"x": 1}),
+        q("SELECT %(x)s", {"x": 1}),  # a duplicate (by repr)
+        q("SELECT   %(x)s", {"x": 2}),  # similar: another text, the same statement
+    ]
+
+    def repeats(keys):
+        return sum(n - 1 for n in Counter(keys).values() if n > 1)
+
+    # What it counts: repeats of (database, SQL, params), and of the statement.
+    duplicates = repeats((x.alias, x.sql, params_key(x.params)) for x in queries)
+    similar = repeats((x.alias, fingerprint_sql(x.sql)) for x in queries)
+    assert (duplicates, similar - duplicates) == (5, 3)
+    assert duplicate_and_similar(queries) == (5, 3)
+
+
 def test_querysets_with_recorded_relations_pickle_cleanly(library):
     import copy
     import pickle

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections import Counter
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -44,11 +42,6 @@ def params_key(params: Any) -> Any:
         return repr(params)[:10_000]
 
 
-def repeated(keys: Iterable[Any]) -> int:
-    """How many items repeat an earlier one."""
-    return sum(n - 1 for n in Counter(keys).values() if n > 1)
-
-
 class Fingerprints(dict[str, str]):
     """fingerprint_sql, memoized per statement text: ORM queries repeat the same
     SQL with other parameters, so a request has few distinct texts, and the
@@ -70,9 +63,21 @@ FINGERPRINTS = Fingerprints()
 def duplicate_and_similar(queries: list[QueryRecord]) -> tuple[int, int]:
     """(duplicates: same SQL and params again, similar: same statement again with
     other params)."""
+    # How many repeat an earlier one: all of them less the distinct ones. The
+    # distinct statements are read from the distinct executions (one pass over
+    # the queries, a shorter one over those).
+    executions: set[tuple[str, str, Any]] = set()
+    add = executions.add
+    for q in queries:
+        params = q.params
+        try:
+            add((q.alias, q.sql, params if type(params) is tuple else params_key(params)))
+        except TypeError:  # a tuple holding a list
+            add((q.alias, q.sql, params_key(params)))
     fingerprints = FINGERPRINTS
-    duplicates = repeated((q.alias, q.sql, params_key(q.params)) for q in queries)
-    similar = repeated((q.alias, fingerprints[q.sql]) for q in queries)
+    statements = {(alias, fingerprints[sql]) for alias, sql, _params in executions}
+    duplicates = len(queries) - len(executions)
+    similar = len(queries) - len(statements)
     return duplicates, max(similar - duplicates, 0)
 
 

@@ -49,7 +49,7 @@ _T = TypeVar("_T")
 
 
 def find_count_findings(recorder: Recorder) -> list[CountFinding]:
-    ctx = _Context(recorder)
+    ctx = _Context.of(recorder)
     findings: list[CountFinding] = []
     counted_then_fetched: set[int] = set()
 
@@ -89,7 +89,7 @@ def count_table(recorder: Recorder) -> list[dict[str, Any]]:
     ``ignored``: of those, values an annotation on the row already held;
     ``prefetched``: values served from prefetched rows, with no query.
     """
-    ctx = _Context(recorder)
+    ctx = _Context.of(recorder)
     rows: dict[tuple[str, str], dict[str, Any]] = {}
 
     def row(model: str, relation: str) -> dict[str, Any]:

@@ -216,6 +216,17 @@ def _annotation_fact(query: Query, name: str, expr: Any, depth: int = 0) -> _Ann
 
 
 class _Context:
+    @classmethod
+    def of(cls, recorder: Recorder) -> _Context:
+        """The context of a capture: one for the findings and the table once the
+        capture has finished (its records no longer change), else a new one."""
+        if recorder.finished is None:
+            return cls(recorder)
+        ctx: _Context | None = recorder.extras.get("counts_context")
+        if ctx is None:
+            ctx = recorder.extras["counts_context"] = cls(recorder)
+        return ctx
+
     def __init__(self, recorder: Recorder) -> None:
         self.recorder = recorder
         config = get_config()
