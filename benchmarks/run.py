@@ -560,7 +560,8 @@ def main(argv: list[str] | None = None) -> dict:
         "django": django.get_version(),
         "database": connection.vendor,
         "quick": args.quick,
-        "date": time.strftime("%Y-%m-%d"),
+        # Django set the process's time zone to TIME_ZONE: say UTC.
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
     if args.paired_only:
         seed(max(paired_sizes))
