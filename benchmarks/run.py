@@ -1,6 +1,7 @@
 """ddt_perfpanels benchmarks: one command, a printed table, a JSON file.
 
-    python -m benchmarks.run            # the full run (a few minutes)
+    python -m benchmarks.run            # the full run (about 40 minutes here)
+    python -m benchmarks.run --paired-only   # issue 17's speed targets alone
     python -m benchmarks.run --quick    # tiny sizes: checks that everything works
 
 What is measured, in one process, configurations taking turns request by request,
@@ -8,7 +9,9 @@ median of rounds:
 1. per-request time of a view running N queries under: bare Django; the toolbar
    with its default panels; the toolbar without its SQL panel (to price the SQL
    panel per query); the toolbar plus our panels; our BudgetMiddleware alone;
-   django-zeal, for reference;
+   django-zeal, for reference; and, for issue 17's speed targets, the cost per
+   query of our panels, the SQL panel, the toolbar and django-zeal from pairs
+   of requests made in the same turn (median and 95% interval; --paired-only);
 2. the time to build the report (all analyses, to_dict()) from N recorded queries;
 3. peak memory of one request with 10,000 queries: the toolbar alone against the
    toolbar plus our panels;
@@ -524,7 +527,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--paired-only",
         action="store_true",
-        help="only the paired estimate of the speed targets (about 8 minutes)",
+        help="only the paired estimate of the speed targets (about 15 minutes)",
     )
     parser.add_argument("--sizes", type=int, nargs="*", help=argparse.SUPPRESS)
     parser.add_argument("--rounds", type=int, default=5, help=argparse.SUPPRESS)

@@ -128,6 +128,18 @@ def test_the_findings_and_the_table_of_a_finished_capture_share_their_context(mo
     assert len(built) == 2
 
 
+def test_a_nested_capture_s_counts_context_is_not_the_outer_one_s():
+    from ddt_perfpanels.analysis.counts.base import _Context
+    from ddt_perfpanels.recording.context import Recorder
+
+    outer, inner = Recorder(), Recorder()
+    inner.finish()
+    assert _Context.of(inner).recorder is inner
+    outer.absorb(inner)  # hands the inner capture's extras to the outer one
+    outer.finish()
+    assert _Context.of(outer).recorder is outer
+
+
 def test_count_hidden_in_a_model_property():
     report = run(lambda: [a.book_total for a in Author.objects.all()])
     finding = only(report, "count_in_loop")
