@@ -187,9 +187,26 @@ class Report:
         def compute() -> list[CountFinding]:
             from ddt_perfpanels.analysis.counts import find_count_findings
 
-            return self._accepted("counts", find_count_findings(self._recorder))
+            findings = find_count_findings(self._recorder, self._counts_context())
+            return self._accepted("counts", findings)
 
         return self._safe("counts", compute, [])
+
+    @property
+    def count_table(self) -> list[dict[str, Any]]:
+        """Per (model, relation) counted, where the values came from: annotated,
+        one query each, ignored, prefetched (the counts panel's table). Raises
+        what the analysis raised."""
+        from ddt_perfpanels.analysis.counts import count_table
+
+        return self._get("count_table", lambda: count_table(self._recorder, self._counts_context()))
+
+    def _counts_context(self) -> Any:
+        """What the counts analyses share: one for the findings and the table,
+        kept like them once the capture has ended."""
+        from ddt_perfpanels.analysis.counts import counts_context
+
+        return self._get("counts_context", lambda: counts_context(self._recorder))
 
     @property
     def cache(self) -> CacheReport | None:

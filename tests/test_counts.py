@@ -107,7 +107,7 @@ def test_count_in_loop():
 
 
 def test_the_findings_and_the_table_of_a_finished_capture_share_their_context(monkeypatch):
-    from ddt_perfpanels.analysis.counts import base, count_table
+    from ddt_perfpanels.analysis.counts import base
 
     built = []
     original = base._Context.__init__
@@ -121,23 +121,24 @@ def test_the_findings_and_the_table_of_a_finished_capture_share_their_context(mo
         count_books(Author.objects.all())
         live = report.counts  # read while the capture runs: its own context
     assert [f.kind for f in live] == ["count_in_loop"]
-    table = count_table(report._recorder)
+    table = report.count_table
     assert [f.kind for f in report.counts] == ["count_in_loop"]
     assert table[0]["queries"] == 3
     # One while it ran, one for both once it finished.
     assert len(built) == 2
 
 
-def test_a_nested_capture_s_counts_context_is_not_the_outer_one_s():
-    from ddt_perfpanels.analysis.counts.base import _Context
-    from ddt_perfpanels.recording.context import Recorder
-
-    outer, inner = Recorder(), Recorder()
-    inner.finish()
-    assert _Context.of(inner).recorder is inner
-    outer.absorb(inner)  # hands the inner capture's extras to the outer one
-    outer.finish()
-    assert _Context.of(outer).recorder is outer
+def test_a_nested_capture_and_the_outer_one_count_their_own_rows():
+    with capture() as outer:
+        count_books(Author.objects.all())
+        with capture() as inner:
+            count_books(Author.objects.all())
+        # Read once the inner capture has ended, while the outer one runs.
+        inner_table = inner.count_table
+        assert [f.count for f in inner.counts] == [3]
+    assert inner_table[0]["queries"] == 3
+    assert outer.count_table[0]["queries"] == 6
+    assert [f.count for f in outer.counts] == [3, 3]  # two loops, two lines
 
 
 def test_count_hidden_in_a_model_property():

@@ -261,8 +261,6 @@ class CountsPanel(PerfPanel):
         self._measured, self._measure_errors = measured, errors
 
     def build_stats(self, report: Report) -> dict[str, Any]:
-        from ddt_perfpanels.analysis.counts import count_table
-
         measure = get_config()["COUNTS_MEASURE_FANOUT"]
         # In the event loop (an async request) no database: measure() did it.
         now = measure and not _in_event_loop()
@@ -277,7 +275,7 @@ class CountsPanel(PerfPanel):
                     data["fanout"].update(self._measured.get(id(finding), {}))
             findings.append(data)
         try:
-            table = count_table(report.recorder)
+            table = report.count_table
         except Exception as exc:
             report.recorder.internal_error("building the counts table", exc)
             table = []

@@ -41,15 +41,21 @@ from ddt_perfpanels.analysis.counts.unused_rows import _bool_for_exists, _len_fo
 if TYPE_CHECKING:
     from ddt_perfpanels.recording.context import Recorder
 
-__all__ = ["KINDS", "CountFinding", "count_table", "find_count_findings"]
+__all__ = ["KINDS", "CountFinding", "count_table", "counts_context", "find_count_findings"]
 
 _T = TypeVar("_T")
 
 # -- entry points ----------------------------------------------------------------------------
 
 
-def find_count_findings(recorder: Recorder) -> list[CountFinding]:
-    ctx = _Context.of(recorder)
+def counts_context(recorder: Recorder) -> _Context:
+    """What the counts analyses share (queries by cause, annotation facts): built
+    once per report for its findings and its table (``Report.count_table``)."""
+    return _Context(recorder)
+
+
+def find_count_findings(recorder: Recorder, ctx: _Context | None = None) -> list[CountFinding]:
+    ctx = ctx if ctx is not None else _Context(recorder)
     findings: list[CountFinding] = []
     counted_then_fetched: set[int] = set()
 
@@ -81,7 +87,7 @@ def find_count_findings(recorder: Recorder) -> list[CountFinding]:
     return findings
 
 
-def count_table(recorder: Recorder) -> list[dict[str, Any]]:
+def count_table(recorder: Recorder, ctx: _Context | None = None) -> list[dict[str, Any]]:
     """Per (model, relation) counted: where the values came from.
 
     ``annotated``: values computed in SQL by an annotation (one per row loaded);
@@ -89,7 +95,7 @@ def count_table(recorder: Recorder) -> list[dict[str, Any]]:
     ``ignored``: of those, values an annotation on the row already held;
     ``prefetched``: values served from prefetched rows, with no query.
     """
-    ctx = _Context.of(recorder)
+    ctx = ctx if ctx is not None else _Context(recorder)
     rows: dict[tuple[str, str], dict[str, Any]] = {}
 
     def row(model: str, relation: str) -> dict[str, Any]:

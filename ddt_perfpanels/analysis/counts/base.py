@@ -215,27 +215,9 @@ def _annotation_fact(query: Query, name: str, expr: Any, depth: int = 0) -> _Ann
 # -- shared bookkeeping --------------------------------------------------------------
 
 
-def _size(recorder: Recorder) -> tuple[int, int, int, int]:
-    return id(recorder), len(recorder.queries), len(recorder.loads), len(recorder.ops)
-
-
 class _Context:
-    @classmethod
-    def of(cls, recorder: Recorder) -> _Context:
-        """The context of a capture: one for the findings and the table once the
-        capture has finished (its records no longer change), else a new one.
-        Built again if the records it read are not this recorder's as they are
-        now (a nested capture's extras are handed to the outer one)."""
-        if recorder.finished is None:
-            return cls(recorder)
-        ctx: _Context | None = recorder.extras.get("counts_context")
-        if ctx is None or ctx.size != _size(recorder):
-            ctx = recorder.extras["counts_context"] = cls(recorder)
-        return ctx
-
     def __init__(self, recorder: Recorder) -> None:
         self.recorder = recorder
-        self.size = _size(recorder)
         config = get_config()
         self.min_queries: int = config.get("COUNTS_MIN_QUERIES", 2)
         self.repeated_min: int = config.get("COUNTS_REPEATED_MIN", 3)
