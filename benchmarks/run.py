@@ -255,20 +255,29 @@ def overhead(sizes: list[int], rounds: int, requests: int) -> list[dict]:
     return rows
 
 
-def zeal_overhead(sizes: list[int], rounds: int, requests: int) -> list[dict]:
-    """django-zeal patches the ORM process-wide once installed: measure it, and a
-    bare Django to compare with, in a process of its own."""
+def _in_zeal_process(args: list[str]) -> list[dict]:
+    """Rows measured by ``benchmarks.run <args>`` in a process of its own:
+    django-zeal patches the ORM process-wide once installed. None without it."""
     import subprocess
 
     if not _importable("zeal.middleware.zeal_middleware"):
         return []
-    args = [sys.executable, "-m", "benchmarks.run", "--zeal-only", "--sizes"]
-    args += [str(n) for n in sizes] + ["--rounds", str(rounds), "--requests", str(requests)]
     env = {**os.environ, "BENCH_ZEAL": "1"}
     out = subprocess.run(
-        args, env=env, cwd=HERE.parent, capture_output=True, text=True, check=True
+        [sys.executable, "-m", "benchmarks.run", *args],
+        env=env,
+        cwd=HERE.parent,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
-    rows = json.loads(out.strip().splitlines()[-1])
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def zeal_overhead(sizes: list[int], rounds: int, requests: int) -> list[dict]:
+    """django-zeal, and a bare Django to compare with, in a process of its own."""
+    args = ["--zeal-only", "--sizes", *map(str, sizes)]
+    rows = _in_zeal_process(args + ["--rounds", str(rounds), "--requests", str(requests)])
     for row in rows:
         row["config"] = f"{row['config']} (zeal process)"
     return rows
@@ -322,18 +331,9 @@ def paired(sizes: list[int], turns: int | None = None) -> list[dict]:
 
 
 def zeal_paired(sizes: list[int], turns: int | None = None) -> list[dict]:
-    """django-zeal's cost by pairs, in a process of its own (see zeal_overhead)."""
-    import subprocess
-
-    if not _importable("zeal.middleware.zeal_middleware"):
-        return []
-    args = [sys.executable, "-m", "benchmarks.run", "--zeal-paired", "--sizes"]
-    args += [str(n) for n in sizes] + ([] if turns is None else ["--turns", str(turns)])
-    env = {**os.environ, "BENCH_ZEAL": "1"}
-    out = subprocess.run(
-        args, env=env, cwd=HERE.parent, capture_output=True, text=True, check=True
-    ).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    """django-zeal's cost by pairs, in a process of its own."""
+    args = ["--zeal-paired", "--sizes", *map(str, sizes)]
+    return _in_zeal_process(args + ([] if turns is None else ["--turns", str(turns)]))
 
 
 def targets(rows: list[dict]) -> list[dict]:

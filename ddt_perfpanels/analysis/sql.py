@@ -66,14 +66,7 @@ def duplicate_and_similar(queries: list[QueryRecord]) -> tuple[int, int]:
     # How many repeat an earlier one: all of them less the distinct ones. The
     # distinct statements are read from the distinct executions (one pass over
     # the queries, a shorter one over those).
-    executions: set[tuple[str, str, Any]] = set()
-    add = executions.add
-    for q in queries:
-        params = q.params
-        try:
-            add((q.alias, q.sql, params if type(params) is tuple else params_key(params)))
-        except TypeError:  # a tuple holding a list
-            add((q.alias, q.sql, params_key(params)))
+    executions = {(q.alias, q.sql, params_key(q.params)) for q in queries}
     fingerprints = FINGERPRINTS
     statements = {(alias, fingerprints[sql]) for alias, sql, _params in executions}
     duplicates = len(queries) - len(executions)
