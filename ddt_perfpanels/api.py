@@ -51,8 +51,11 @@ class capture:
 
     def release(self) -> None:
         """Free what this finished capture recorded (its report is then empty),
-        unless an outer capture took its records over."""
+        unless an outer capture took its records over. What the report computed
+        from them goes too: its findings and contexts hold the records."""
         self._recording.release()
+        if self.report is not None and not self.absorbed:
+            self.report.forget()
 
     def __enter__(self) -> Report:
         return self.start()

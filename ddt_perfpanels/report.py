@@ -88,6 +88,11 @@ class Report:
             self._computed[name] = value
         return value
 
+    def forget(self) -> None:
+        """Drop what was computed (the capture's records were released)."""
+        self._computed = {}
+        self._ignored = {}
+
     # -- raw records ---------------------------------------------------------------
 
     @property

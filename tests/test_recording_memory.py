@@ -123,3 +123,24 @@ def test_two_lines_of_one_loop_keep_their_own_line():
             Book.objects.get(pk=book.pk).author.name  # another line: its own stack
     lines = {query.frames[0][1] for query in report.queries[1:] if query.frames}
     assert len(lines) == 2
+
+
+def test_a_released_capture_keeps_no_record_even_when_its_findings_were_read():
+    """The findings and the counts context a report computed hold the records:
+    released with them, not kept by the report until the toolbar goes (at
+    10,000 queries they were 1.8 MiB at the toolbar's own peak)."""
+    make_library(authors=10, books_per_author=2)
+    before = _census()
+    cap = capture()
+    report = cap.start()
+    _n_plus_one()
+    cap.stop()
+    assert report.nplusone and report.count_table is not None and report.duplicates
+    assert _census()[QueryRecord.__name__] - before[QueryRecord.__name__] == len(report.queries)
+
+    cap.release()
+
+    left = _census() - before
+    assert left[QueryRecord.__name__] == 0 and left[Load.__name__] == 0, str(left.most_common(20))
+    # "Its report is then empty": nothing computed before is served again.
+    assert report.nplusone == [] and report.queries == []
