@@ -195,6 +195,12 @@ class Load:
     or related manager loaded on one instance), "deferred" (a deferred field),
     "prefetch" or "select_related" (eager children of another load), or
     "support" (a helper query, such as a ContentType lookup).
+
+    The attributes every load sets are slots. The ones most loads leave at
+    their default are class attributes, written to the instance's ``__dict__``
+    only when set (the dict is created then): a lazy load of one row, the
+    commonest kind, is built with fewer stores and no dict. Never mutate a
+    default in place (``children``, ``prefetch_querysets``): assign a new one.
     """
 
     __slots__ = (
@@ -207,26 +213,36 @@ class Load:
         "kind",
         "via",
         "owner_key",
-        "op",
         "path",
         "root",
         "rows",
         "first_query",
-        "query",
-        "select_related",
-        "prefetch",
         "relation",
-        "children",
         "qs_id",
-        "get_keys",
-        "get_op",
-        "custom_iterable",
-        "eager_sites",
         "built",
-        "prefetch_querysets",
-        "annotate_frames",
         "frame",
+        "__dict__",
     )
+
+    # -- defaults, in the instance's __dict__ once set --------------------------
+    # "iterate", or the single-object method that loaded it (get, first...).
+    op: str = "iterate"
+    # Its Query (None for a descriptor's own, unannotated query: see _begin_load).
+    query: Query | None = None
+    select_related: Any = False
+    prefetch: Sequence[tuple[str, str | None]] = ()  # a list when it has any
+    children: dict[str, Load] = {}  # noqa: RUF012 - never mutated: see eager_child
+    get_keys: tuple[str, ...] = ()
+    get_op: Op | None = None
+    # The queryset's _iterable_class is not Django's ModelIterable (a CMS's
+    # "specific" iterable): select_related does not reach the rows it yields.
+    custom_iterable = ""  # the class name
+    # {lookup: (site, owner, function)} for the eager lookups added inside the capture.
+    eager_sites: dict[str, EagerSite] | None = None
+    # prefetch through -> the queryset= of its Prefetch(), when it has one.
+    prefetch_querysets: dict[str, Any] = {}  # noqa: RUF012 - never mutated: see _begin_load
+    # Where the code called annotate() on this queryset (application frames).
+    annotate_frames: Sequence[Any] = ()
 
     def __init__(
         self,
@@ -247,7 +263,6 @@ class Load:
         self.kind = kind
         self.via = via
         self.owner_key = owner_key
-        self.op = "iterate"
         if parent is None or via == "support":
             self.path: str = ""
             self.root: Load = self
@@ -256,25 +271,10 @@ class Load:
             self.root = parent.root
         self.rows = 0
         self.first_query: QueryRecord | None = None
-        self.query: Query | None = None
-        self.select_related: Any = False
-        self.prefetch: Sequence[tuple[str, str | None]] = ()  # a list when it has any
         self.relation: Relation | None = None
-        self.children: dict[str, Load] = {}
         self.qs_id = 0
-        self.get_keys: tuple[str, ...] = ()
-        self.get_op: Op | None = None
-        # The queryset's _iterable_class is not Django's ModelIterable (a CMS's
-        # "specific" iterable): select_related does not reach the rows it yields.
-        self.custom_iterable = ""  # the class name
-        # {lookup: (site, owner, function)} for the eager lookups added inside the capture.
-        self.eager_sites: dict[str, EagerSite] | None = None
         # The library frames that built the queryset, when a package built it.
         self.built: tuple[Frame, ...] | None = None
-        # prefetch through -> the queryset= of its Prefetch(), when it has one.
-        self.prefetch_querysets: dict[str, Any] = {}
-        # Where the code called annotate() on this queryset (application frames).
-        self.annotate_frames: Sequence[Any] = ()
         # While its rows are fetched: the frame that asked for them, where the
         # stack of its own query starts (never kept after the fetch).
         self.frame: FrameType | None = None
@@ -283,6 +283,8 @@ class Load:
         child = self.children.get(name)
         if child is None:
             child = Load(model_cls, parent=self, segment=name, kind="fk", via=via)
+            if not self.children:
+                self.children = {}  # its own, not the class's shared default
             self.children[name] = child
         return child
 
@@ -463,9 +465,14 @@ class Recorder:
         collection (loads point at each other)."""
         for load in self.loads:
             # root is None only on a released load, which nothing reads again.
-            load.parent = load.root = load.first_query = load.query = load.relation = None  # type: ignore[assignment]
-            load.get_op = None
-            load.children = {}
+            load.parent = load.root = load.first_query = load.relation = None  # type: ignore[assignment]
+            # Only those that were set: reading a default creates no __dict__.
+            if load.query is not None:
+                load.query = None
+            if load.get_op is not None:
+                load.get_op = None
+            if load.children:
+                load.children = {}
         for op in self.ops:
             op.query = op.relation = op.origin_load = None
         for query in self.queries:

@@ -78,45 +78,62 @@ _originals: dict[tuple[Any, str], Any] = {}
 
 def _begin_load(recorder: Recorder, qs: Any) -> Load:
     cause = _cause.get()
-    hint: Relation | None = qs._hints.get(HINT) if qs._hints else None
+    hints = qs._hints
     model = qs.model
-    if isinstance(cause, Relation):
-        relation = cause
-        via = "deferred" if relation.kind == "deferred" else "lazy"
-        if relation.kind == "gfk" and model._meta.label == "contenttypes.ContentType":
+    cause_type = type(cause)
+    if cause_type is Relation:
+        # A descriptor loading one instance's relation: the commonest load.
+        relation: Relation = cause  # type: ignore[assignment]
+        kind = relation.kind
+        if kind == "deferred":
+            via = "deferred"
+        elif kind == "gfk" and model._meta.label == "contenttypes.ContentType":
             via = "support"
-        load = Load(
-            model, relation.owner, relation.accessor, relation.kind, via, relation.owner_key
-        )
+        else:
+            via = "lazy"
+        load = Load(model, relation.owner, relation.accessor, kind, via, relation.owner_key)
         load.relation = relation
         load.frame = relation.frame
-    elif isinstance(cause, PrefetchCause):
-        load = Load(model, cause.owner, cause.through, cause.kind, "prefetch", cause.owner_key)
-    elif hint is not None:
-        load = Load(model, hint.owner, hint.accessor, hint.kind, "lazy", hint.owner_key)
-        load.relation = hint
+    elif cause_type is PrefetchCause:
+        prefetching: PrefetchCause = cause  # type: ignore[assignment]
+        load = Load(
+            model,
+            prefetching.owner,
+            prefetching.through,
+            prefetching.kind,
+            "prefetch",
+            prefetching.owner_key,
+        )
     else:
-        load = Load(model)
-    if isinstance(cause, Op) and cause.kind in SINGLE_OBJECT_OPS:
-        awaited = _async_frames.get()
-        load.op = awaited[0] if awaited and awaited[0] == "a" + cause.kind else cause.kind
-        load.get_keys = cause.kwargs_keys
-        load.get_op = cause
+        hint: Relation | None = hints.get(HINT) if hints else None
+        if hint is not None:
+            load = Load(model, hint.owner, hint.accessor, hint.kind, "lazy", hint.owner_key)
+            load.relation = hint
+        else:
+            load = Load(model)
+        if cause_type is Op and cause.kind in SINGLE_OBJECT_OPS:  # type: ignore[union-attr]
+            op: Op = cause  # type: ignore[assignment]
+            awaited = _async_frames.get()
+            load.op = awaited[0] if awaited and awaited[0] == "a" + op.kind else op.kind
+            load.get_keys = op.kwargs_keys
+            load.get_op = op
     load.qs_id = id(qs)
-    if qs._hints:
-        load.eager_sites = qs._hints.get(EAGER_HINT)
-        load.built = qs._hints.get(BUILT_HINT)
-        if ANNOTATE_HINT in qs._hints:
-            load.annotate_frames = qs._hints[ANNOTATE_HINT]
-    if load.built is None and isinstance(cause, Relation):
+    if hints:
+        sites = hints.get(EAGER_HINT)
+        if sites is not None:
+            load.eager_sites = sites
+        load.built = hints.get(BUILT_HINT)
+        if ANNOTATE_HINT in hints:
+            load.annotate_frames = hints[ANNOTATE_HINT]
+    if load.built is None and cause_type is Relation:
         # A descriptor's own queryset: what built it is said by its first
         # query's library frames (db._record; _manager_queryset leaves it).
         load.built = ()
     iterable = qs._iterable_class
-    if iterable.__module__ != _DJANGO_ITERABLES:
+    if iterable is not ModelIterable and iterable.__module__ != _DJANGO_ITERABLES:
         load.custom_iterable = iterable.__name__
     query = qs.query
-    if type(cause) is not Relation or query.annotations:
+    if cause_type is not Relation or query.annotations:
         # A descriptor's own query (pk = the row's key, on the base manager) says
         # nothing the relation does not: not kept, one object graph less per row.
         load.query = query
@@ -125,13 +142,16 @@ def _begin_load(recorder: Recorder, qs: Any) -> Load:
     lookups = qs._prefetch_related_lookups
     if lookups:
         prefetch = load.prefetch = []
+        querysets = {}
         for lookup in lookups:
             if isinstance(lookup, str):
                 prefetch.append((lookup, None))
             else:
                 prefetch.append((lookup.prefetch_through, lookup.to_attr))
                 if lookup.queryset is not None:
-                    load.prefetch_querysets[lookup.prefetch_through] = lookup.queryset
+                    querysets[lookup.prefetch_through] = lookup.queryset
+        if querysets:
+            load.prefetch_querysets = querysets
     recorder.loads.append(load)
     return load
 
@@ -250,7 +270,8 @@ def _make_op(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
         if recorder is None:
             return original(self, *args, **kwargs)
         cause = _cause.get()
-        if isinstance(cause, PrefetchCause) or (name == "get" and isinstance(cause, Relation)):
+        cause_type = type(cause)
+        if (cause_type is Relation and name == "get") or cause_type is PrefetchCause:
             # Django's own work: a descriptor's .get() of the related row, a prefetch.
             return original(self, *args, **kwargs)
         if self._result_cache is not None and name in ("count", "exists"):
@@ -450,7 +471,8 @@ def _manager_queryset(self: BaseManager[Any]) -> Any:
     the package's frames (a few, innermost first)."""
     qs = _orig_manager_queryset(self)
     recorder = _orm_active.get()
-    if recorder is None or hasattr(self, "instance") or isinstance(_cause.get(), Relation):
+    # The cause first: hasattr() of a missing attribute raises and catches inside.
+    if recorder is None or type(_cause.get()) is Relation or hasattr(self, "instance"):
         # A related manager (author.books): the relation says whose it is, and
         # a template reads one per row, prefetched or not. A descriptor's own
         # queryset (book.author): its first query's library frames say it, from
