@@ -130,3 +130,30 @@ async def test_light_under_asgi_then_full(close_thread_connections):
     assert light.actuals["queries"] == full.actuals["queries"] == 5
     assert "nplusone" not in light.actuals
     assert full.actuals["nplusone"] == 1
+
+
+def test_within_a_budget_of_queries_and_time_nothing_more_is_measured(settings, monkeypatch):
+    from ddt_perfpanels.budgets import evaluate
+
+    measured = []
+    measure = evaluate.measure
+
+    def counting(*args, **kwargs):
+        measured.append(1)
+        return measure(*args, **kwargs)
+
+    monkeypatch.setattr(evaluate, "measure", counting)
+    within = {"queries": 100, "db_time_ms": 60_000, "response_time_ms": 60_000}
+    settings.DDT_PERFPANELS = {"BUDGETS": {"default": within}}
+    Client().get("/books/")
+    assert measured == [] and _violations() == []
+    # A limit on duplicates needs them counted, within or not.
+    settings.DDT_PERFPANELS = {"BUDGETS": {"default": {**within, "duplicate_queries": 5}}}
+    Client().get("/books/")
+    assert measured == [1] and _violations() == []
+    # Over: everything is measured, as before, and stored.
+    settings.DDT_PERFPANELS = {"BUDGETS": {"default": {**within, "queries": 3}}}
+    Client().get("/books/")
+    [violation] = _violations()
+    assert measured == [1, 1]
+    assert violation.actuals["queries"] == 5 and violation.actuals["duplicate_queries"] == 2
