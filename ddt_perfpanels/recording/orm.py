@@ -565,12 +565,19 @@ def _reverse_one_get(self: Any, instance: Model | None, cls: type[Model] | None 
 
 def _deferred_get(self: Any, instance: Model | None, cls: type[Model] | None = None) -> Any:
     original = _orig_deferred_get
-    if instance is None or self.field.attname in instance.__dict__:
+    if instance is None:
         return original(self, instance, cls)
+    data = instance.__dict__
+    attname = self.field.attname
+    if attname in data:
+        # Loaded: Django's own first step, without calling it. A foreign key's
+        # attname (book.author_id) comes here on every read, capturing or not:
+        # its descriptor has a __set__, so the instance's dict does not shadow it.
+        return data[attname]
     recorder = _orm_active.get()
     if recorder is None:
         return original(self, instance, cls)
-    return _lazy(recorder, instance, self.field.attname, "deferred", original, self, instance, cls)
+    return _lazy(recorder, instance, attname, "deferred", original, self, instance, cls)
 
 
 def _manager_accessor(descriptor: rd.ReverseManyToOneDescriptor[Any]) -> tuple[str, str]:
