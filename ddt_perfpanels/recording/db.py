@@ -81,11 +81,31 @@ def _record(
         recorder.dropped_time_ms += duration
         return
     connection = context_["connection"]
+    if recorder.light:
+        # The numbers only: no stack, and no cause (the ORM hooks record nothing
+        # into a light capture). The toolbar's own storage is told by its table.
+        if _TOOLBAR_TABLE in sql:
+            return
+        record = QueryRecord(
+            len(recorder.queries),
+            sql,
+            None if many else params,  # executemany params may be a consumed generator
+            many,
+            connection.alias,
+            connection.vendor,
+            duration,
+            _NO_FRAMES,
+            None,
+        )
+        if error is not None:
+            record.error = context.format_exception(error)
+        recorder.queries.append(record)
+        return
     cause = context._cause.get()
     frames: Sequence[Frame]
     template: TemplatePosition | None
     library: Sequence[Frame]
-    if recorder.light or recorder.provenance_stopped_at is not None:
+    if recorder.provenance_stopped_at is not None:
         # The numbers only: no stack. The toolbar's own storage is told by its
         # table instead of by its frames.
         if _TOOLBAR_TABLE in sql:
@@ -159,8 +179,7 @@ def _record(
             cause.built = tuple(library)
         where.note(recorder, cause, start=start)
     if (
-        not recorder.light
-        and recorder.provenance_stopped_at is None
+        recorder.provenance_stopped_at is None
         # recorder.provenance_size(), inlined: this runs for every query.
         and len(recorder.tags) + len(recorder.loads) + len(recorder.ops) >= recorder.max_provenance
     ):
