@@ -424,20 +424,38 @@ def analysis(sizes: list[int], repeats: int = 3) -> list[dict]:
 
 
 def memory(n: int) -> list[dict]:
-    configs = configurations()
+    """Each configuration in a process of its own: in one process, what the
+    earlier requests left (the toolbar's store of past requests, free lists,
+    caches) moved one configuration's peak against the other's by more than our
+    panels' share of it."""
+    import subprocess
+
     rows = []
     for name in ("toolbar", "toolbar+perfpanels"):
-        with override_settings(**configs[name]):
-            client = Client()
-            client.get(f"/q/{n}/")
-            gc.collect()
-            tracemalloc.start()
-            tracemalloc.reset_peak()
-            client.get(f"/q/{n}/")
-            _current, peak = tracemalloc.get_traced_memory()
-            tracemalloc.stop()
-        rows.append({"config": name, "queries": n, "peak_mib": round(peak / 2**20, 2)})
+        out = subprocess.run(
+            [sys.executable, "-m", "benchmarks.run", "--memory", str(n), name],
+            cwd=HERE.parent,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        rows.append(json.loads(out.strip().splitlines()[-1]))
     return rows
+
+
+def memory_one(n: int, name: str) -> dict:
+    """In this (fresh) process: the peak of traced memory during one request of
+    n queries, after one to warm up."""
+    with override_settings(**configurations()[name]):
+        client = Client()
+        client.get(f"/q/{n}/")
+        gc.collect()
+        tracemalloc.start()
+        tracemalloc.reset_peak()
+        client.get(f"/q/{n}/")
+        _current, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    return {"config": name, "queries": n, "peak_mib": round(peak / 2**20, 2)}
 
 
 def _rss_mib() -> float:
@@ -538,7 +556,9 @@ def main(argv: list[str] | None = None) -> dict:
     )
     parser.add_argument("--quick", action="store_true", help="tiny sizes: check it works")
     parser.add_argument(
-        "--json", help="where to write (results.json; paired.json for --paired-only)"
+        "--json",
+        help="where to write (results.json; paired.json for --paired-only,"
+        " memory.json for --memory-only)",
     )
     parser.add_argument("--zeal-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--zeal-paired", action="store_true", help=argparse.SUPPRESS)
@@ -551,8 +571,19 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--rounds", type=int, default=5, help=argparse.SUPPRESS)
     parser.add_argument("--requests", type=int, default=5, help=argparse.SUPPRESS)
     parser.add_argument("--turns", type=int, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--memory-only",
+        action="store_true",
+        help="only the peak memory of a 10,000-query request (memory.json)",
+    )
     parser.add_argument("--rss", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--memory", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.memory:
+        n = int(args.memory[0])
+        seed(n)
+        print(json.dumps(memory_one(n, args.memory[1])))
+        return {}
     if args.rss:
         n, concurrency, config = int(args.rss[0]), int(args.rss[1]), args.rss[2]
         seed(n)
@@ -591,6 +622,13 @@ def main(argv: list[str] | None = None) -> dict:
         print_table("Cost per query from pairs of requests (median, 95% interval)", rows)
         print_table("Issue 17's speed targets, from the pairs", results["targets"])
         written = Path(args.json or HERE / "paired.json")
+        written.write_text(json.dumps(results, indent=2) + "\n")
+        print(f"\nwritten to {written}")
+        return results
+    if args.memory_only:
+        results = {"meta": meta, "memory": memory(memory_n)}
+        print_table("Peak memory of one request", results["memory"])
+        written = Path(args.json or HERE / "memory.json")
         written.write_text(json.dumps(results, indent=2) + "\n")
         print(f"\nwritten to {written}")
         return results
