@@ -161,13 +161,15 @@ async def test_async_orm_calls_are_recorded(close_thread_connections):
     assert len(report.queries) == 2
 
 
-def test_failing_sql_is_raised_to_the_caller_and_recorded():
-    with capture() as report:
+@pytest.mark.parametrize("light", [False, True])
+def test_failing_sql_is_raised_to_the_caller_and_recorded(light):
+    with capture(light=light) as report:
         with pytest.raises(DatabaseError):
             with connection.cursor() as cursor:
                 cursor.execute("THIS IS ))) NOT SQL '")
     [query] = report.queries
-    assert query.error
+    assert query.error and "syntax error" in query.error
+    assert report.light is light
     assert fingerprint_sql(query.sql)  # no exception on unreadable SQL
     json.dumps(report.to_dict(queries=True))
 

@@ -8,6 +8,7 @@ import gc
 from collections import Counter
 
 import pytest
+from django.db.models import Prefetch
 
 from ddt_perfpanels import capture
 from ddt_perfpanels.recording.context import Load, QueryRecord, Relation
@@ -144,3 +145,19 @@ def test_a_released_capture_keeps_no_record_even_when_its_findings_were_read():
     assert left[QueryRecord.__name__] == 0 and left[Load.__name__] == 0, str(left.most_common(20))
     # "Its report is then empty": nothing computed before is served again.
     assert report.nplusone == [] and report.queries == []
+
+
+def test_a_loads_children_and_prefetch_querysets_are_its_own():
+    """Rarely set, they are class defaults until set: never shared by mistake."""
+    from tests.testapp.models import Author
+
+    make_library(authors=2, books_per_author=1)
+    with capture() as report:
+        list(Book.objects.select_related("author"))
+        list(Book.objects.prefetch_related(Prefetch("author", Author.objects.all())))
+        list(Book.objects.all())
+    eager, prefetching, plain = [load for load in report.recorder.loads if load.via == "root"]
+    assert list(eager.children) == ["author"]
+    assert list(prefetching.prefetch_querysets) == ["author"]
+    assert plain.children == {} and plain.prefetch_querysets == {}
+    assert Load.children == {} and Load.prefetch_querysets == {}
