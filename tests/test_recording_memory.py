@@ -70,18 +70,24 @@ def test_the_queries_of_one_loop_share_one_stack():
     assert lazy[0].frames and lazy[0].frames[0][2] == "_n_plus_one"
 
 
-def test_a_loop_walks_its_stack_once_and_lets_go_of_the_frame_when_it_ends(monkeypatch):
+@pytest.fixture
+def walks(monkeypatch):
+    """The stack walks of the database hook, by the frame each started from."""
     from ddt_perfpanels.recording import db
 
-    make_library(authors=10, books_per_author=2)
-    walks = []
+    started = []
     original = db.capture_stack
 
     def counted(*args, **kwargs):
-        walks.append(kwargs.get("start"))
+        started.append(kwargs.get("start"))
         return original(*args, **kwargs)
 
     monkeypatch.setattr(db, "capture_stack", counted)
+    return started
+
+
+def test_a_loop_walks_its_stack_once_and_lets_go_of_the_frame_when_it_ends(walks):
+    make_library(authors=10, books_per_author=2)
     with capture() as report:
         _n_plus_one()
         recorder = report._recorder
@@ -114,6 +120,25 @@ def test_a_generator_resumed_from_two_places_gets_each_place_in_its_stack():
     first, second = report.queries
     assert [name for _f, _l, name in first.frames][:2] == ["<genexpr>", "_author_name"]
     assert [name for _f, _l, name in second.frames][:2] == ["<genexpr>", "_other_reader"]
+
+
+def test_a_generator_resumed_by_a_generator_resumed_from_two_places():
+    # The walk is reused only when every generator's frame above the loop was
+    # resumed from where it was before, up to the first frame that is not one.
+    make_library(authors=2, books_per_author=1)
+    books = list(Book.objects.order_by("pk"))
+    rows = (book.author.name for book in books)
+    names = (name for name in rows)
+    with capture() as report:
+        _author_name(names)
+        _other_reader(names)
+    first, second = report.queries
+    assert [name for _f, _l, name in first.frames][:3] == ["<genexpr>", "<genexpr>", "_author_name"]
+    assert [name for _f, _l, name in second.frames][:3] == [
+        "<genexpr>",
+        "<genexpr>",
+        "_other_reader",
+    ]
 
 
 def test_two_lines_of_one_loop_keep_their_own_line():
@@ -161,3 +186,20 @@ def test_a_loads_children_and_prefetch_querysets_are_its_own():
     assert list(prefetching.prefetch_querysets) == ["author"]
     assert plain.children == {} and plain.prefetch_querysets == {}
     assert Load.children == {} and Load.prefetch_querysets == {}
+
+
+def test_a_generator_expressions_loads_walk_their_stack_once(walks):
+    # "".join(... for book in books): the loop is a generator's frame, resumed
+    # each time from the same line of the same caller.
+    make_library(authors=10, books_per_author=2)
+    with capture() as report:
+        names = ", ".join(book.author.name for book in Book.objects.order_by("pk"))
+    assert names.count(",") == 19
+    # The list's query, then the first lazy load's: the 19 after it reuse it.
+    assert len(walks) == 2
+    lazy = report.queries[1:]
+    assert len({id(query.frames) for query in lazy}) == 1
+    assert [name for _f, _l, name in lazy[-1].frames][:2] == [
+        "<genexpr>",
+        "test_a_generator_expressions_loads_walk_their_stack_once",
+    ]

@@ -26,8 +26,17 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("ddt_perfpanels")
 
-# Recorder.last_walk: (frame, f_lasti, stack, template position, library frames).
-LastWalk = tuple[FrameType, int, "Sequence[Frame]", "TemplatePosition | None", "Sequence[Frame]"]
+# Recorder.last_walk: (frame, f_lasti, stack, template position, library frames,
+# and for a generator's frame the frames above it that resumed it, with their
+# f_lasti, up to the first that is not a generator's; else None).
+LastWalk = tuple[
+    FrameType,
+    int,
+    "Sequence[Frame]",
+    "TemplatePosition | None",
+    "Sequence[Frame]",
+    "tuple[tuple[FrameType, int], ...] | None",
+]
 
 _active: ContextVar[Recorder | None] = ContextVar("ddt_perfpanels_recorder", default=None)
 # The recorder the ORM provenance hooks record into: the same one, except in a
@@ -384,9 +393,10 @@ class Recorder:
         self.finished: float | None = None
         # The last stack walked from the frame that asked for a load's rows
         # (db._record): (that frame, its f_lasti, the stack, the template
-        # position, the library frames). The loads of a loop ask from one line
-        # of one frame, and while that frame runs the frames above it stay the
-        # same: their walk is done once. Dropped when the capture finishes (the
+        # position, the library frames, and for a generator's frame where it
+        # was resumed from). The loads of a loop ask from one line of one frame,
+        # and while that frame runs the frames above it stay the same: their
+        # walk is done once. Dropped when the capture finishes (the
         # frame keeps its locals, and the frames above it, alive).
         self.last_walk: LastWalk | None = None
 

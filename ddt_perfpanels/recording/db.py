@@ -20,6 +20,8 @@ from ddt_perfpanels.recording.context import Load, QueryRecord
 from ddt_perfpanels.recording.stack import TOOLBAR_STORAGE, capture_stack, shared_stack
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     from django.db.backends.base.base import BaseDatabaseWrapper
 
     from ddt_perfpanels.recording.context import Recorder
@@ -124,9 +126,11 @@ def _record(
             and walked is not None
             and walked[0] is start
             and walked[1] == start.f_lasti
+            and (walked[5] is None or _resumed_as_before(start, walked[5]))
         ):
             # A loop's next load, asked for from the same line of the same frame:
-            # that frame is still running, so the frames above it are unchanged.
+            # that frame is still running, so the frames above it are unchanged
+            # (for a generator's frame: resumed from where it was resumed before).
             frames, template, library = walked[2], walked[3], walked[4]
         else:
             library = []
@@ -142,10 +146,19 @@ def _record(
                 # the garbage collector does not track it, where a list would be
                 # traversed by every collection until the request ends.
                 frames = shared_stack(stack)
-                if start is not None and not start.f_code.co_flags & _SUSPENDS:
-                    # Not a generator's or a coroutine's frame: resumed from
-                    # elsewhere, the frames above it would differ.
-                    recorder.last_walk = (start, start.f_lasti, frames, template, library)
+                if start is not None:
+                    if not start.f_code.co_flags & _SUSPENDS:
+                        recorder.last_walk = (start, start.f_lasti, frames, template, library, None)
+                    else:
+                        # A generator's or a coroutine's frame (a generator
+                        # expression's loop): resumed from elsewhere, the frames
+                        # above it would differ, so where it was resumed from is
+                        # kept with the walk.
+                        resumers = _resumers(start)
+                        if resumers is not None:
+                            recorder.last_walk = (
+                                start, start.f_lasti, frames, template, library, resumers
+                            )
             elif template is None:
                 # A worker thread of aget() and friends: the awaiting code's frames.
                 awaited = context._async_frames.get()
@@ -184,6 +197,34 @@ def _record(
         and len(recorder.tags) + len(recorder.loads) + len(recorder.ops) >= recorder.max_provenance
     ):
         recorder.stop_provenance()
+
+
+# How many frames above a generator's frame are compared, at most, to reuse its
+# walk (generators resuming generators); past that, its stack is walked again.
+_MAX_RESUMERS = 8
+
+
+def _resumers(frame: FrameType) -> tuple[tuple[FrameType, int], ...] | None:
+    """The frames above a generator's (or coroutine's) frame, each with where it
+    is, up to the first that cannot be suspended: the frames above that one stay
+    as they are while it runs. None when it is further up than _MAX_RESUMERS."""
+    chain: list[tuple[FrameType, int]] = []
+    caller = frame.f_back
+    while caller is not None and len(chain) < _MAX_RESUMERS:
+        chain.append((caller, caller.f_lasti))
+        if not caller.f_code.co_flags & _SUSPENDS:
+            return tuple(chain)
+        caller = caller.f_back
+    return None
+
+
+def _resumed_as_before(frame: FrameType, resumers: tuple[tuple[FrameType, int], ...]) -> bool:
+    caller = frame.f_back
+    for expected, lasti in resumers:
+        if caller is not expected or caller.f_lasti != lasti:
+            return False
+        caller = caller.f_back
+    return True
 
 
 def _add_wrapper(connection: BaseDatabaseWrapper) -> None:
