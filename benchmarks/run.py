@@ -255,14 +255,10 @@ def overhead(sizes: list[int], rounds: int, requests: int) -> list[dict]:
     return rows
 
 
-def _in_zeal_process(args: list[str]) -> list[dict]:
-    """Rows measured by ``benchmarks.run <args>`` in a process of its own:
-    django-zeal patches the ORM process-wide once installed. None without it."""
+def _in_own_process(args: list[str], env: dict[str, str] | None = None) -> Any:
+    """What ``benchmarks.run <args>`` prints last, as JSON, run in a fresh process."""
     import subprocess
 
-    if not _importable("zeal.middleware.zeal_middleware"):
-        return []
-    env = {**os.environ, "BENCH_ZEAL": "1"}
     out = subprocess.run(
         [sys.executable, "-m", "benchmarks.run", *args],
         env=env,
@@ -272,6 +268,15 @@ def _in_zeal_process(args: list[str]) -> list[dict]:
         check=True,
     ).stdout
     return json.loads(out.strip().splitlines()[-1])
+
+
+def _in_zeal_process(args: list[str]) -> list[dict]:
+    """Rows measured by ``benchmarks.run <args>`` in a process of its own:
+    django-zeal patches the ORM process-wide once installed. None without it."""
+    if not _importable("zeal.middleware.zeal_middleware"):
+        return []
+    rows: list[dict] = _in_own_process(args, env={**os.environ, "BENCH_ZEAL": "1"})
+    return rows
 
 
 def zeal_overhead(sizes: list[int], rounds: int, requests: int) -> list[dict]:
@@ -428,19 +433,9 @@ def memory(n: int) -> list[dict]:
     earlier requests left (the toolbar's store of past requests, free lists,
     caches) moved one configuration's peak against the other's by more than our
     panels' share of it."""
-    import subprocess
-
-    rows = []
-    for name in ("toolbar", "toolbar+perfpanels"):
-        out = subprocess.run(
-            [sys.executable, "-m", "benchmarks.run", "--memory", str(n), name],
-            cwd=HERE.parent,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-        rows.append(json.loads(out.strip().splitlines()[-1]))
-    return rows
+    return [
+        _in_own_process(["--memory", str(n), name]) for name in ("toolbar", "toolbar+perfpanels")
+    ]
 
 
 def memory_one(n: int, name: str) -> dict:
@@ -519,22 +514,13 @@ def rss_one(n: int, concurrency: int, config: str) -> dict:
 def rss(cases: list[tuple[int, int]]) -> list[dict]:
     """Each measurement in a process of its own, so that none inherits another's
     heap; Linux only (reads /proc)."""
-    import subprocess
-
     if not Path("/proc/self/statm").exists():
         return []
-    rows = []
-    for n, concurrency in cases:
-        for config in RSS_CONFIGS:
-            out = subprocess.run(
-                [sys.executable, "-m", "benchmarks.run", "--rss", str(n), str(concurrency), config],
-                cwd=HERE.parent,
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout
-            rows.append(json.loads(out.strip().splitlines()[-1]))
-    return rows
+    return [
+        _in_own_process(["--rss", str(n), str(concurrency), config])
+        for n, concurrency in cases
+        for config in RSS_CONFIGS
+    ]
 
 
 def print_table(title: str, rows: list[dict]) -> None:
