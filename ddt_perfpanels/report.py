@@ -260,16 +260,22 @@ class Report:
         """Recorded by ``capture(light=True)``: no N+1 or counts findings."""
         return self._recorder.light
 
+    def plain_metrics(self) -> dict[str, float]:
+        """The metrics read as they are, with no analysis of the records: the
+        query count and the database time (as ``metrics()`` gives them)."""
+        return {"queries": self.query_count, "db_time_ms": round(self.db_time_ms, 3)}
+
     def metrics(self) -> dict[str, float]:
         """The registry's numbers (``ddt_perfpanels.metrics``) this report
         measures: a light report has none of the "orm" ones, and the response time
         is measured by whoever runs the code."""
         duplicates, similar = self.duplicates
+        plain = self.plain_metrics()
         values: dict[str, float] = {
-            "queries": self.query_count,
+            "queries": plain["queries"],
             "duplicate_queries": duplicates,
             "similar_queries": similar,
-            "db_time_ms": round(self.db_time_ms, 3),
+            "db_time_ms": plain["db_time_ms"],
         }
         if not self.light:  # metrics.LIGHT_UNMEASURED: these need the ORM provenance
             values["nplusone"] = len(budgeted(self.nplusone))

@@ -20,10 +20,13 @@ def measure(report: Any, response_time_ms: float | None = None) -> dict[str, flo
         # Not measured by a light capture: absent, never a misleading 0.
         for name in LIGHT_UNMEASURED:
             values.pop(name, None)
-    if response_time_ms is None:
-        response_time_ms = report.duration_ms
-    values["response_time_ms"] = round(response_time_ms, 3)
+    values["response_time_ms"] = _response_time(report, response_time_ms)
     return values
+
+
+def _response_time(report: Any, response_time_ms: float | None = None) -> float:
+    """As given, else the capture's duration."""
+    return round(report.duration_ms if response_time_ms is None else response_time_ms, 3)
 
 
 @dataclass
@@ -66,13 +69,9 @@ class BudgetResult:
         return rows
 
 
-# The metrics a report answers without analysing its records, as measure()
-# gives them.
-_READ_AS_IS: dict[str, Any] = {
-    "queries": lambda report: report.query_count,
-    "db_time_ms": lambda report: round(report.db_time_ms, 3),
-    "response_time_ms": lambda report: round(report.duration_ms, 3),
-}
+# The metrics known without analysing a report's records (Report.plain_metrics()
+# and the response time).
+_READ_AS_IS = frozenset({"queries", "db_time_ms", "response_time_ms"})
 
 
 def within_as_read(report: Any, budget: Budget) -> bool:
@@ -80,10 +79,10 @@ def within_as_read(report: Any, budget: Budget) -> bool:
     (queries, database and response time) and none is over: the request is
     within its budget without the rest being measured (duplicate queries, say,
     are counted over every query). False says: evaluate() it."""
-    limits = budget.limits
-    if not limits.keys() <= _READ_AS_IS.keys():
+    if not budget.limits.keys() <= _READ_AS_IS:
         return False
-    return not budget.check({name: _READ_AS_IS[name](report) for name in limits})
+    values = {**report.plain_metrics(), "response_time_ms": _response_time(report)}
+    return not budget.check(values)
 
 
 def evaluate(report: Any, budget: Budget, response_time_ms: float | None = None) -> BudgetResult:
