@@ -203,6 +203,20 @@ def test_internal_failure_is_kept_and_never_raised(library, monkeypatch):
     assert report.errors and "RuntimeError: boom" in report.errors[0]
 
 
+def test_failure_tagging_rows_is_kept_and_never_raised(library, monkeypatch):
+    from ddt_perfpanels.recording.context import Recorder
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(Recorder, "_tag_select_related", broken)
+    with capture() as report:
+        books = list(Book.objects.select_related("author"))
+    assert len(books) == 4
+    assert len(report.queries) == 1
+    assert any("tagging an instance: RuntimeError: boom" in e for e in report.errors)
+
+
 def test_max_queries_keeps_counting(library, settings):
     settings.DDT_PERFPANELS = {"MAX_QUERIES": 3}
     with capture() as report:

@@ -13,7 +13,7 @@ from contextvars import ContextVar
 from itertools import count
 from time import perf_counter
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ddt_perfpanels.conf import get_config
 from ddt_perfpanels.recording.stack import CallSite, Frame, TemplatePosition
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from django.db.models.sql import Query
 
 logger = logging.getLogger("ddt_perfpanels")
+
+_T = TypeVar("_T")
 
 # Recorder.last_walk: (frame, f_lasti, stack, template position, library frames,
 # and for a generator's frame the frames above it that resumed it, with their
@@ -413,18 +415,24 @@ class Recorder:
     def load_of(self, instance: Any) -> Load | None:
         return self.tags.get(id(instance))
 
-    def tag(self, obj: Any, load: Load, adopt: bool = False) -> None:
-        tags = self.tags
-        if self.provenance_stopped_at is not None or len(tags) >= self.max_provenance:
-            self.stop_provenance()
-            return
-        if id(obj) not in tags:
-            tags[id(obj)] = load
-            self.kept.append(obj)
-        elif adopt:
-            tags[id(obj)] = load
-        if load.select_related:
-            self._tag_select_related(obj, load, 0)
+    def tag(self, obj: _T, load: Load, adopt: bool = False) -> _T:
+        """Remember that ``load`` produced ``obj``, and return it: mapped over
+        the rows Django yields (never raises into the caller's loop)."""
+        try:
+            tags = self.tags
+            if self.provenance_stopped_at is not None or len(tags) >= self.max_provenance:
+                self.stop_provenance()
+                return obj
+            if id(obj) not in tags:
+                tags[id(obj)] = load
+                self.kept.append(obj)
+            elif adopt:
+                tags[id(obj)] = load
+            if load.select_related:
+                self._tag_select_related(obj, load, 0)
+        except Exception as exc:
+            self.internal_error("tagging an instance", exc)
+        return obj
 
     def _tag_select_related(self, obj: Any, load: Load, depth: int) -> None:
         from django.db.models import Model

@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 import weakref
 from functools import partial
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
 from django.db.models import query as query_module
@@ -229,7 +230,7 @@ def _model_iterable_iter(self: ModelIterable[Any]) -> Iterator[Model]:
 
     Not a generator: a ``map`` over Django's own generator adds no frame to the
     stack while the query runs (the toolbar walks every frame of every query's
-    stack) and costs one plain call per row."""
+    stack) and costs one plain call per row (``Recorder.tag`` never raises)."""
     iterator: Iterator[Model] = _orig_model_iter(self)
     recorder = _orm_active.get()
     if recorder is None:
@@ -237,18 +238,7 @@ def _model_iterable_iter(self: ModelIterable[Any]) -> Iterator[Model]:
     load = _cause.get()
     if not isinstance(load, Load) or load.qs_id != id(self.queryset):
         return iterator
-    tag = recorder.tag
-
-    # A type comment, not annotations: this closure is made on every call, and
-    # annotations would be built with it.
-    def tagged(obj):  # type: (Model) -> Model
-        try:
-            tag(obj, load)
-        except Exception as exc:
-            recorder.internal_error("tagging an instance", exc)
-        return obj
-
-    return map(tagged, iterator)
+    return map(recorder.tag, iterator, repeat(load))
 
 
 # -- queryset operations that run their own query -----------------------------------
