@@ -300,20 +300,20 @@ PAIRS = (
 ZEAL_PAIRS = (("django-zeal", "bare", "zeal"),)
 
 
-def paired(sizes: list[int], turns: int | None = None) -> list[dict]:
+def paired(sizes: list[int], turns: int | None = None, longer: int = 1) -> list[dict]:
     """The cost per query of each of PAIRS from the differences of pairs of
     requests, the two of a pair made in the same turn (``time_turns``): the
     machine's drift over seconds, which the median of one configuration's
     requests and the other's both carry, cancels within a pair. Shown: the
     median of the differences and its 95% confidence interval. ``turns``: how
     many (a quick run's); by default about 60,000 queries' worth, at least 100
-    and at most 300."""
+    and at most 300, times ``longer`` (the interval narrows as its square root)."""
     configs = configurations()
     pairs = [p for p in (ZEAL_PAIRS if os.environ.get("BENCH_ZEAL") else PAIRS) if p[2] in configs]
     names = list(dict.fromkeys(name for _, a, b in pairs for name in (a, b)))
     rows = []
     for n in sizes:
-        count = turns if turns is not None else min(max(60_000 // n, 100), 300)
+        count = turns if turns is not None else min(max(60_000 // n, 100), 300) * longer
         samples = time_turns({name: configs[name] for name in names}, n, count)
         for label, without, with_ in pairs:
             differences = [
@@ -335,9 +335,9 @@ def paired(sizes: list[int], turns: int | None = None) -> list[dict]:
     return rows
 
 
-def zeal_paired(sizes: list[int], turns: int | None = None) -> list[dict]:
+def zeal_paired(sizes: list[int], turns: int | None = None, longer: int = 1) -> list[dict]:
     """django-zeal's cost by pairs, in a process of its own."""
-    args = ["--zeal-paired", "--sizes", *map(str, sizes)]
+    args = ["--zeal-paired", "--sizes", *map(str, sizes), "--longer", str(longer)]
     return _in_zeal_process(args + ([] if turns is None else ["--turns", str(turns)]))
 
 
@@ -558,6 +558,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--requests", type=int, default=5, help=argparse.SUPPRESS)
     parser.add_argument("--turns", type=int, help=argparse.SUPPRESS)
     parser.add_argument(
+        "--longer",
+        type=int,
+        default=1,
+        metavar="K",
+        help="K times as many pairs of requests (the paired intervals are about"
+        " 1/sqrt(K) as wide; the paired part takes about K times as long)",
+    )
+    parser.add_argument(
         "--memory-only",
         action="store_true",
         help="only the peak memory of a 10,000-query request (memory.json)",
@@ -581,7 +589,7 @@ def main(argv: list[str] | None = None) -> dict:
         return {}
     if args.zeal_paired:
         seed(max(args.sizes))
-        print(json.dumps(paired(args.sizes, args.turns)))
+        print(json.dumps(paired(args.sizes, args.turns, args.longer)))
         return {}
     if args.quick:
         sizes, rounds, requests = [20], 1, 2
@@ -598,12 +606,15 @@ def main(argv: list[str] | None = None) -> dict:
         "django": django.get_version(),
         "database": connection.vendor,
         "quick": args.quick,
+        "longer": args.longer,
         # Django set the process's time zone to TIME_ZONE: say UTC.
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
     if args.paired_only:
         seed(max(paired_sizes))
-        rows = paired(paired_sizes, turns) + zeal_paired(paired_sizes, turns)
+        rows = paired(paired_sizes, turns, args.longer) + zeal_paired(
+            paired_sizes, turns, args.longer
+        )
         results = {"meta": meta, "paired": rows, "targets": targets(rows)}
         print_table("Cost per query from pairs of requests (median, 95% interval)", rows)
         print_table("Issue 17's speed targets, from the pairs", results["targets"])
@@ -622,7 +633,8 @@ def main(argv: list[str] | None = None) -> dict:
     results = {
         "meta": meta,
         "overhead": overhead(sizes, rounds, requests) + zeal_overhead(sizes, rounds, requests),
-        "paired": paired(paired_sizes, turns) + zeal_paired(paired_sizes, turns),
+        "paired": paired(paired_sizes, turns, args.longer)
+        + zeal_paired(paired_sizes, turns, args.longer),
         "analysis": analysis(analysis_sizes),
         "memory": memory(memory_n),
         "rss": rss(rss_cases),
