@@ -294,6 +294,167 @@ def test_iterator_rows_are_tracked(library):
     assert finding.suggestion == 'Book.objects.select_related("author")'
 
 
+# Django's own bodies of the QuerySet methods whose hooks, while capturing, run
+# those lines themselves instead of calling them (recording/orm.py: one frame
+# less in the stack of every query, which django-debug-toolbar reads).
+_DJANGO_BODIES = {
+    "_fetch_all": """
+if self._result_cache is None:
+    self._result_cache = list(self._iterable_class(self))
+if self._prefetch_related_lookups and not self._prefetch_done:
+    self._prefetch_related_objects()
+""",
+    "__len__": "self._fetch_all()\nreturn len(self._result_cache)",
+    "__bool__": "self._fetch_all()\nreturn bool(self._result_cache)",
+    "__iter__": "self._fetch_all()\nreturn iter(self._result_cache)",
+}
+
+
+@pytest.mark.parametrize("name", sorted(_DJANGO_BODIES))
+def test_the_django_lines_the_hooks_run_are_djangos(name):
+    """A Django that changes one of these methods fails here, and the hook is
+    then brought in line with it, rather than silently running old lines."""
+    import ast
+    import inspect
+    import textwrap
+
+    from ddt_perfpanels.recording import orm
+
+    original = orm._originals[QuerySet, name]
+    [function] = ast.parse(textwrap.dedent(inspect.getsource(original))).body
+    body = function.body
+    if isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]  # the docstring
+    expected = ast.parse(textwrap.dedent(_DJANGO_BODIES[name])).body
+    assert [ast.dump(node) for node in body] == [ast.dump(node) for node in expected]
+    # And the hooks know the method as Django's own.
+    if name == "_fetch_all":
+        assert orm._django_fetch_all
+    else:
+        assert orm._fetch_then(name, original) is not None
+
+
+def _query_stacks(action):
+    """The qualified names of the frames below each query ``action`` runs."""
+    import sys
+
+    stacks = []
+    query_module = os.path.join("django", "db", "models", "query.py")
+
+    def spy(execute, sql, params, many, context):
+        names, frame = [], sys._getframe(1)
+        while frame is not None:
+            if frame.f_code.co_filename.endswith(query_module):
+                names.append(frame.f_code.co_qualname)
+            frame = frame.f_back
+        stacks.append(names)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(spy):
+        result = action()
+    return result, stacks
+
+
+def test_while_capturing_the_stack_of_a_query_is_one_frame_shorter(library):
+    """Django's QuerySet._fetch_all and __len__/__iter__ are run by the hooks,
+    not called: the toolbar reads every frame of every query's stack."""
+
+    def n_plus_one():
+        return [f"{b.title} by {b.author.name}" for b in Book.objects.order_by("pk")]
+
+    outside, plain = _query_stacks(n_plus_one)
+    with capture() as report:
+        inside, captured = _query_stacks(n_plus_one)
+    assert inside == outside
+    assert len(captured) == len(plain) == 5
+    assert all("QuerySet._fetch_all" in names for names in plain)
+    assert "QuerySet.__iter__" in plain[0] and "QuerySet.__len__" in plain[1]
+    for names in captured:
+        assert not {"QuerySet._fetch_all", "QuerySet.__len__", "QuerySet.__iter__"} & set(names)
+    [finding] = report.nplusone
+    assert finding.lookup == "author" and finding.count == 4
+
+
+def _library_report():
+    from django.db.models import Prefetch
+
+    with capture() as report:
+        for author in Author.objects.order_by("pk").prefetch_related(
+            Prefetch("books", queryset=Book.objects.order_by("pk"))
+        ):
+            for book in author.books.all():
+                book.tags.count()
+        for book in Book.objects.select_related("author").order_by("pk"):
+            book.author.publisher.name
+        bool(Author.objects.filter(name__startswith="Author"))
+        len(Book.objects.all())
+    return report.to_dict()
+
+
+def test_another_packages_fetch_all_wrapper_is_called_and_the_advice_is_the_same(
+    library, monkeypatch
+):
+    """When another package wrapped QuerySet._fetch_all or __len__ before us
+    (they are not Django's own), its wrapper is called as before: the records
+    and the advice are the same as when the hooks run Django's lines."""
+    from ddt_perfpanels.recording import orm
+
+    reports = []
+    try:
+        for djangos_lines in (True, False):
+            if not djangos_lines:
+                monkeypatch.setattr(orm, "_FETCH_THEN", {})
+                orm.install()  # the wrappers made again: none runs Django's lines
+                monkeypatch.setattr(orm, "_django_fetch_all", False)
+            reports.append(_library_report())  # one line: the same call sites
+    finally:
+        monkeypatch.undo()
+        orm.install()
+    ours, wrapped = reports
+
+    def plain(value):
+        """The report without its timings, which differ from run to run."""
+        if isinstance(value, dict):
+            return {
+                key: plain(item)
+                for key, item in value.items()
+                if not any(word in key for word in ("time", "_ms", "duration"))
+            }
+        if isinstance(value, list):
+            return [plain(item) for item in value]
+        return value
+
+    assert ours["nplusone"] and ours["counts"]
+    assert plain(wrapped) == plain(ours)
+
+
+def test_a_row_already_tagged_keeps_its_first_load(library, monkeypatch):
+    """A model whose from_db() hands back the same instance (an identity map)
+    keeps the load that first produced it, as when rows were tagged one by
+    one; the rows of a list are tagged at once only when none is tagged yet."""
+    from ddt_perfpanels.recording import orm
+
+    cache = {}
+    real_from_db = Author.from_db.__func__
+
+    def from_db(cls, db, field_names, values, **kwargs):  # fetch_mode= in Django 6.1
+        instance = real_from_db(cls, db, field_names, values, **kwargs)
+        return cache.setdefault(instance.pk, instance)
+
+    monkeypatch.setattr(Author, "from_db", classmethod(from_db))
+    with capture() as report:
+        first = list(Author.objects.order_by("pk"))
+        again = list(Author.objects.order_by("-pk"))
+        recorder = report.recorder
+        assert set(map(id, again)) == set(map(id, first))
+        assert {recorder.load_of(a) for a in again} == {recorder.loads[0]}
+    tagged = []
+    monkeypatch.setattr(orm, "_tag_rows", lambda recorder, load, rows: tagged.append(rows))
+    with capture():
+        list(Author.objects.all())
+    assert tagged and len(tagged[0]) == 2
+
+
 @pytest.mark.parametrize("value", [-1, "10", True])
 def test_bad_hooks_linger_setting_is_a_startup_error(settings, value):
     from ddt_perfpanels.checks import check_settings

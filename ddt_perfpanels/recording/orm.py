@@ -171,7 +171,15 @@ def _fetch_all(self: Any) -> Any:
     token = _cause.set(load)
     before = len(recorder.queries)
     try:
-        _orig_fetch_all(self)
+        if (
+            _django_fetch_all
+            and self._iterable_class is ModelIterable
+            and ModelIterable.__iter__ is _model_iterable_iter
+        ):
+            # Django's own _fetch_all, its rows tagged all at once (see _tag_rows).
+            self._result_cache = list(_orig_model_iter(ModelIterable(self)))
+            _tag_rows(recorder, load, self._result_cache)
+        _orig_fetch_all(self)  # the prefetch, if any (and the rows, if not fetched above)
     finally:
         _cause.reset(token)
         load.frame = None
@@ -185,6 +193,32 @@ def _fetch_all(self: Any) -> Any:
 
 
 _DJANGO_ITERABLES = "django.db.models.query"
+# QuerySet._fetch_all is Django's own (no other package wrapped it before us):
+# _fetch_all may then build the rows itself, as Django does (set by install()).
+_django_fetch_all = False
+
+
+def _tag_rows(recorder: Recorder, load: Load, rows: list[Any]) -> None:
+    """The rows of a queryset's list, as Django's ``_fetch_all`` built it (none
+    seen yet by the code that asked for them): tagged with their load at once,
+    as ``Recorder.tag`` would one by one. A load that follows select_related,
+    a row tagged already or the bound on provenance take the row-by-row way."""
+    try:
+        tags = recorder.tags
+        if (
+            not load.select_related
+            and recorder.provenance_stopped_at is None
+            and len(tags) + len(rows) < recorder.max_provenance
+            and tags.keys().isdisjoint(map(id, rows))
+        ):
+            tags.update(zip(map(id, rows), repeat(load)))
+            recorder.kept.extend(rows)
+            return
+    except Exception as exc:
+        recorder.internal_error("tagging the rows", exc)
+        return
+    for row in rows:
+        recorder.tag(row, load)
 
 
 def _adopt_rows(recorder: Recorder, load: Load, rows: Iterable[Any]) -> None:
@@ -777,25 +811,36 @@ def _fetched_by(recorder: Recorder, qs: QuerySet[Any], before: int, len_calls: i
 
 
 def _make_fetching(name: str, len_calls: int, original: Callable[..., Any]) -> Callable[..., Any]:
+    then = _fetch_then(name, original)
+
     def wrapper(self: Any) -> Any:
         recorder = _orm_active.get()
+        if recorder is None:
+            return original(self)
         # Inside an Op or a descriptor's load, Django itself takes the len():
         # QuerySet.get() does.
-        if recorder is None or isinstance(_cause.get(), (Op, Relation, PrefetchCause)):
-            return original(self)
-        if self._result_cache is not None:
+        if not isinstance(_cause.get(), (Op, Relation, PrefetchCause)):
+            fetching = self._result_cache is None
+            if fetching:
+                before = len(recorder.loads)
+                if then is None:
+                    result = original(self)
+                else:
+                    self._fetch_all()
+                    result = then(self._result_cache)
+                try:
+                    _fetched_by(recorder, self, before, len_calls)
+                except Exception as exc:
+                    recorder.internal_error(f"recording {name}", exc)
+                return result
             use = _pending_use(recorder, self)
             if use is not None:
                 use.len_calls += len_calls
                 use.reads += 1
+        if then is None:
             return original(self)
-        before = len(recorder.loads)
-        result = original(self)
-        try:
-            _fetched_by(recorder, self, before, len_calls)
-        except Exception as exc:
-            recorder.internal_error(f"recording {name}", exc)
-        return result
+        self._fetch_all()
+        return then(self._result_cache)
 
     wrapper.__name__ = name
     return wrapper
@@ -809,6 +854,7 @@ def _pending_use(recorder: Recorder, qs: QuerySet[Any]) -> FetchUse | None:
 
 def _make_using(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
     """__iter__, __getitem__, __aiter__: the rows are used."""
+    then = _fetch_then(name, original)
 
     def wrapper(self: Any, *args: Any) -> Any:
         recorder = _orm_active.get()
@@ -818,10 +864,39 @@ def _make_using(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
                 use = uses.pop(self)
                 if use is not None:
                     use.used = True
+            if then is not None:
+                self._fetch_all()
+                return then(self._result_cache)
         return original(self, *args)
 
     wrapper.__name__ = name
     return wrapper
+
+
+# QuerySet methods whose whole body in Django is ``self._fetch_all()`` and
+# then this builtin of ``self._result_cache`` (5.2 and 6.x alike: see
+# tests/test_recording_hooks.py). While capturing, their hooks run those two
+# lines themselves rather than call Django's method: the stack of each query
+# the rows cost is one frame shorter, and django-debug-toolbar reads every
+# frame of every query's stack.
+_FETCH_THEN: dict[str, Callable[[list[Any]], Any]] = {
+    "__len__": len,
+    "__bool__": bool,
+    "__iter__": iter,
+}
+
+
+def _is_djangos(function: Any, qualname: str) -> bool:
+    """Django's own method, not another package's wrapper of it."""
+    return (
+        getattr(function, "__module__", None) == _DJANGO_ITERABLES
+        and getattr(function, "__qualname__", None) == qualname
+    )
+
+
+def _fetch_then(name: str, original: Any) -> Callable[[list[Any]], Any] | None:
+    then = _FETCH_THEN.get(name)
+    return then if then is not None and _is_djangos(original, f"QuerySet.{name}") else None
 
 
 # -- install -----------------------------------------------------------------------------
@@ -894,3 +969,5 @@ def install() -> None:
             source = owner.__dict__ if isinstance(owner, type) else vars(owner)
             _originals[owner, name] = source[name]
         setattr(owner, name, make(_originals[owner, name]))
+    global _django_fetch_all
+    _django_fetch_all = _is_djangos(_originals[QuerySet, "_fetch_all"], "QuerySet._fetch_all")
