@@ -270,6 +270,15 @@ def test_duplicate_and_similar_counts_repeats_of_any_params():
     similar = repeats((x.alias, fingerprint_sql(x.sql)) for x in queries)
     assert (duplicates, similar - duplicates) == (5, 3)
     assert duplicate_and_similar(queries) == (5, 3)
+    # Every query's params hashable as they are (the ORM's tuples, None): the
+    # same count, read without params_key().
+    plain = [x for x in queries if x.params is None or x.params == (1,) or x.params == (2,)]
+    assert [type(x.params) for x in plain].count(list) == 0 and len(plain) == 6
+    assert duplicate_and_similar(plain) == (
+        repeats((x.alias, x.sql, params_key(x.params)) for x in plain),
+        repeats((x.alias, fingerprint_sql(x.sql)) for x in plain)
+        - repeats((x.alias, x.sql, params_key(x.params)) for x in plain),
+    ) == (2, 1)
 
 
 def test_querysets_with_recorded_relations_pickle_cleanly(library):
@@ -448,6 +457,8 @@ def test_a_row_already_tagged_keeps_its_first_load(library, monkeypatch):
         recorder = report.recorder
         assert set(map(id, again)) == set(map(id, first))
         assert {recorder.load_of(a) for a in again} == {recorder.loads[0]}
+        [one] = Author.objects.filter(pk=first[1].pk)  # a list of one row
+        assert one is first[1] and recorder.load_of(one) is recorder.loads[0]
     tagged = []
     monkeypatch.setattr(orm, "_tag_rows", lambda recorder, load, rows: tagged.append(rows))
     with capture():

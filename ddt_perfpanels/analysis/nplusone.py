@@ -44,6 +44,7 @@ from ddt_perfpanels.analysis.written import (
 )
 from ddt_perfpanels.finding import Finding, Severity, given
 from ddt_perfpanels.recording.context import SINGLE_KINDS, Load, QueryRecord
+from ddt_perfpanels.recording.stack import SiteKey, site_key
 
 if TYPE_CHECKING:
     from django.db.models import Model, Q
@@ -168,14 +169,9 @@ class _Group:
         return queries
 
 
-def _is_filtered(load: Load, shape: str | None) -> bool:
-    relation = load.relation
-    return relation is not None and bool(shape or relation.filters or relation.prefetched)
-
-
 def _per_row_shape(load: Load) -> str | None:
     """What the code did on one row's related manager beyond ``.all()``."""
-    if load.via != "lazy" or load.kind in SINGLE_KINDS or load.kind == "gfk":
+    if load.via != "lazy" or load.kind in _SHAPELESS:
         return ""
     query = load.query
     if query is None:
@@ -185,28 +181,44 @@ def _per_row_shape(load: Load) -> str | None:
     )[0]
 
 
+# Relations read one object per row: nothing done on a manager to read back.
+_SHAPELESS = SINGLE_KINDS | {"gfk"}
+
 # (root load id, path, via, filtered, deferred field, site key, per-row shape)
 _GroupKey = tuple[int, str, str, bool, str, tuple[Any, ...], str | None]
 
 
 def _lazy_groups(queries: list[QueryRecord]) -> dict[_GroupKey, _Group]:
     groups: dict[_GroupKey, _Group] = {}
+    # The queries of one loop share their frames, template line and library
+    # frames (the database hook reuses one walk): their site key is made once.
+    site_keys: dict[tuple[int, int, Any], SiteKey] = {}
     for query in queries:
         load = query.cause
-        if not isinstance(load, Load) or load.via not in ("lazy", "deferred"):
+        if not isinstance(load, Load):
             continue
-        if load.parent is None:
-            continue  # the instance was not loaded inside this capture
-        shape = _per_row_shape(load)
-        filtered = _is_filtered(load, shape)
-        name = load.segment if load.via == "deferred" else ""
+        via = load.via
+        if (via != "lazy" and via != "deferred") or load.parent is None:
+            continue  # not a lazy load, or of an instance not loaded inside this capture
+        shape = _per_row_shape(load) if via == "lazy" and load.kind not in _SHAPELESS else ""
+        relation = load.relation
+        filtered = relation is not None and bool(
+            shape or relation.filters or relation.prefetched
+        )
+        name = load.segment if via == "deferred" else ""
         # One code site repeating over rows: reads of one path at two places
         # are two sites, not one loop; and one shape of the per-row call.
         shape_key = shape if filtered else ""
-        key = (load.root.id, load.path, load.via, filtered, name, query.site_key, shape_key)
+        frames, library, template = query.frames, query.library, query.template
+        site = site_keys.get((id(frames), id(library), template))
+        if site is None:
+            site = site_keys[id(frames), id(library), template] = site_key(
+                frames, template, library
+            )
+        key = (load.root.id, load.path, via, filtered, name, site, shape_key)
         group = groups.get(key)
         if group is None:
-            group = groups[key] = _Group(load.root, load.path, load.via, filtered, shape)
+            group = groups[key] = _Group(load.root, load.path, via, filtered, shape)
         group.queries.append(query)
         group.owners.add(load.owner_key)
         if not group.loads or group.loads[-1] is not load:

@@ -66,7 +66,12 @@ def duplicate_and_similar(queries: list[QueryRecord]) -> tuple[int, int]:
     # How many repeat an earlier one: all of them less the distinct ones. The
     # distinct statements are read from the distinct executions (one pass over
     # the queries, a shorter one over those).
-    executions = {(q.alias, q.sql, params_key(q.params)) for q in queries}
+    try:
+        # The parameters as they are, when every query's are hashable (the
+        # ORM's tuples of plain values): params_key() would give the same keys.
+        executions = {(q.alias, q.sql, q.params) for q in queries}
+    except TypeError:
+        executions = {(q.alias, q.sql, params_key(q.params)) for q in queries}
     fingerprints = FINGERPRINTS
     statements = {(alias, fingerprints[sql]) for alias, sql, _params in executions}
     duplicates = len(queries) - len(executions)

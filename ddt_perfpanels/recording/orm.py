@@ -209,11 +209,17 @@ def _tag_rows(recorder: Recorder, load: Load, rows: list[Any]) -> None:
             not load.select_related
             and recorder.provenance_stopped_at is None
             and len(tags) + len(rows) < recorder.max_provenance
-            and tags.keys().isdisjoint(map(id, rows))
         ):
-            tags.update(zip(map(id, rows), repeat(load)))
-            recorder.kept.extend(rows)
-            return
+            if len(rows) == 1:  # a lazy load's one row, the commonest
+                row = rows[0]
+                if id(row) not in tags:
+                    tags[id(row)] = load
+                    recorder.kept.append(row)
+                return
+            if tags.keys().isdisjoint(map(id, rows)):
+                tags.update(zip(map(id, rows), repeat(load)))
+                recorder.kept.extend(rows)
+                return
     except Exception as exc:
         recorder.internal_error("tagging the rows", exc)
         return
