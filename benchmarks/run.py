@@ -2,6 +2,7 @@
 
     python -m benchmarks.run            # the full run (about 40 minutes here)
     python -m benchmarks.run --paired-only   # issue 17's speed targets alone
+    python -m benchmarks.run --instructions  # the same costs in instructions (valgrind)
     python -m benchmarks.run --quick    # tiny sizes: checks that everything works
 
 What is measured, in one process, configurations taking turns request by request,
@@ -55,7 +56,7 @@ from django.test import Client as DjangoClient  # noqa: E402
 from django.test.utils import override_settings  # noqa: E402
 
 from benchmarks.benchapp.models import Author, Book  # noqa: E402
-from benchmarks.stats import median_ci, verdict  # noqa: E402
+from benchmarks.stats import collected, instruction_rows, median_ci, verdict  # noqa: E402
 
 
 class Client(DjangoClient):
@@ -397,6 +398,100 @@ def targets(rows: list[dict]) -> list[dict]:
     return out
 
 
+# -- instructions: deterministic where time is not ------------------------------------
+
+# Requests counted per configuration and size: one request of 2,000 queries
+# counts the same to a few hundred instructions per query from run to run.
+INSTRUCTION_REQUESTS = {20: 10, 200: 10, 2000: 2}
+# Set in the process valgrind runs: it switches counting on around the requests.
+UNDER_CALLGRIND = "BENCH_UNDER_CALLGRIND"
+
+
+def instructions_one(config: str, n: int, requests: int) -> None:
+    """In a process that callgrind runs: three requests to warm up, then the
+    instructions of ``requests`` requests only (``callgrind_control`` switches
+    counting on and off around them). Without callgrind, the same requests."""
+    import subprocess
+
+    def counting(state: str) -> None:
+        if os.environ.get(UNDER_CALLGRIND):
+            subprocess.run(
+                ["callgrind_control", "-i", state, str(os.getpid())],
+                check=True,
+                capture_output=True,
+            )
+
+    with _setting(configurations()[config]):
+        client = Client()
+        for _ in range(3):
+            client.get(f"/q/{n}/")
+        gc.collect()
+        counting("on")
+        for _ in range(requests):
+            response = client.get(f"/q/{n}/")
+        counting("off")
+    assert response.status_code == 200, response.status_code
+
+
+def _count_instructions(config: str, n: int, requests: int, zeal: bool) -> float:
+    """Instructions per request of one configuration, in a process of its own
+    under callgrind (string hashing fixed: PYTHONHASHSEED=0)."""
+    import subprocess
+
+    env = {**os.environ, "PYTHONHASHSEED": "0", UNDER_CALLGRIND: "1"}
+    if zeal:
+        env["BENCH_ZEAL"] = "1"
+    result = subprocess.run(
+        [
+            "valgrind",
+            "--tool=callgrind",
+            "--instr-atstart=no",
+            "--callgrind-out-file=/dev/null",
+            sys.executable,
+            "-m",
+            "benchmarks.run",
+            "--instructions-child",
+            config,
+            str(n),
+            str(requests),
+        ],
+        env=env,
+        cwd=HERE.parent,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return collected(result.stderr) / requests
+
+
+def instructions(sizes: list[int]) -> list[dict]:
+    """Issue 17's comparisons counted in instructions (valgrind's callgrind):
+    each configuration in a process of its own, as many at once as there are
+    processors. Instructions are not time (a cache miss costs many), but they
+    do not move with the machine's speed: a change that saves some shows it."""
+    import shutil
+    from concurrent.futures import ThreadPoolExecutor
+
+    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
+        raise SystemExit("--instructions needs valgrind (Debian: apt install valgrind)")
+    names = list(dict.fromkeys(name for _, a, b in PAIRS for name in (a, b)))
+    jobs = [(name, n, False) for n in sizes for name in names]
+    if _importable("zeal.middleware.zeal_middleware"):
+        jobs += [(name, n, True) for n in sizes for name in ("bare", "zeal")]
+
+    def count(job: tuple[str, int, bool]) -> float:
+        name, n, zeal = job
+        return _count_instructions(name, n, INSTRUCTION_REQUESTS.get(n, 2), zeal)
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        counts = pool.map(count, jobs)
+        per_request = {
+            (f"{name} (zeal process)" if zeal and name == "bare" else name, n): count
+            for (name, n, zeal), count in zip(jobs, counts, strict=True)
+        }
+    return instruction_rows(per_request, (*PAIRS, ("django-zeal", "bare (zeal process)", "zeal")))
+
+
 def run_queries(n: int) -> None:
     for book in Book.objects.order_by("pk")[: n - 1]:
         book.author.name
@@ -570,6 +665,13 @@ def main(argv: list[str] | None = None) -> dict:
         action="store_true",
         help="only the peak memory of a 10,000-query request (memory.json)",
     )
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="our panels, the toolbar, django-zeal and light capture counted in"
+        " instructions per query under valgrind (instructions.json)",
+    )
+    parser.add_argument("--instructions-child", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--rss", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--memory", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -577,6 +679,11 @@ def main(argv: list[str] | None = None) -> dict:
         n = int(args.memory[0])
         seed(n)
         print(json.dumps(memory_one(n, args.memory[1])))
+        return {}
+    if args.instructions_child:
+        config, n, requests = args.instructions_child
+        seed(int(n))
+        instructions_one(config, int(n), int(requests))
         return {}
     if args.rss:
         n, concurrency, config = int(args.rss[0]), int(args.rss[1]), args.rss[2]
@@ -619,6 +726,13 @@ def main(argv: list[str] | None = None) -> dict:
         print_table("Cost per query from pairs of requests (median, 95% interval)", rows)
         print_table("Issue 17's speed targets, from the pairs", results["targets"])
         written = Path(args.json or HERE / "paired.json")
+        written.write_text(json.dumps(results, indent=2) + "\n")
+        print(f"\nwritten to {written}")
+        return results
+    if args.instructions:
+        results = {"meta": meta, "instructions": instructions(paired_sizes)}
+        print_table("Cost per query in instructions (callgrind)", results["instructions"])
+        written = Path(args.json or HERE / "instructions.json")
         written.write_text(json.dumps(results, indent=2) + "\n")
         print(f"\nwritten to {written}")
         return results

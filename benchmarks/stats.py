@@ -1,8 +1,10 @@
-"""The statistics of the paired estimate: plain functions, no Django."""
+"""The statistics of the paired estimate, and the arithmetic of the
+instruction counts: plain functions, no Django."""
 
 from __future__ import annotations
 
 import math
+import re
 import statistics
 
 
@@ -30,3 +32,46 @@ def verdict(low: float, high: float, limit_low: float, limit_high: float) -> str
     if low > limit_high:
         return "missed"
     return "not shown"
+
+
+def collected(stderr: str) -> int:
+    """The instructions callgrind counted, from what it prints at exit."""
+    match = re.search(r"Collected\s*:\s*(\d+)", stderr)
+    if match is None:
+        raise RuntimeError(f"callgrind counted nothing: {stderr[-2000:]}")
+    return int(match.group(1))
+
+
+def instruction_rows(
+    per_request: dict[tuple[str, int], float], pairs: tuple[tuple[str, str, str], ...]
+) -> list[dict]:
+    """The cost per query of each of ``pairs`` ((the cost of what, the
+    configuration without it, with it)), from instructions per request of each
+    (configuration, queries): (with it - without it) / queries."""
+    rows = []
+    for n in sorted({n for _config, n in per_request}):
+        for label, without, with_ in pairs:
+            if (without, n) in per_request and (with_, n) in per_request:
+                cost = (per_request[with_, n] - per_request[without, n]) / n
+                rows.append(
+                    {
+                        "queries": n,
+                        "cost_of": label,
+                        "pairs": f"{with_} - {without}",
+                        "instructions_per_query": round(cost),
+                        "base_per_query": round(per_request[without, n] / n),
+                    }
+                )
+    by = {(row["queries"], row["cost_of"]): row for row in rows}
+    for row in rows:
+        if row["cost_of"] != "our panels":
+            continue
+        ours = row["instructions_per_query"]
+        for label, key in (("the toolbar", "of_the_toolbar"), ("django-zeal", "of_zeal")):
+            other = by.get((row["queries"], label))
+            if other is not None and other["instructions_per_query"] > 0:
+                row[key] = round(ours / other["instructions_per_query"], 3)
+    for row in rows:
+        if row["cost_of"] == "light capture":
+            row["of_the_request"] = round(row["instructions_per_query"] / row["base_per_query"], 4)
+    return rows

@@ -71,3 +71,58 @@ def test_verdict_says_met_only_when_the_whole_interval_is_under_the_limit():
     # A ratio: the limit is itself an interval (a fraction of the other's).
     assert verdict(10, 20, 18, 25) == "not shown"
     assert verdict(26, 30, 18, 25) == "missed"
+
+
+def test_instructions_are_read_from_callgrind_and_priced_per_query():
+    """--instructions: callgrind's count at exit, then each cost per query as
+    (with it - without it) / queries, and ours as a fraction of the others'."""
+    from benchmarks.stats import collected, instruction_rows
+
+    # As benchmarks.run prices them (its PAIRS, and django-zeal's process).
+    pairs = (
+        ("our panels", "toolbar", "toolbar+perfpanels"),
+        ("the toolbar's SQL panel", "toolbar_without_sql", "toolbar"),
+        ("the toolbar", "bare", "toolbar"),
+        ("light capture", "bare", "budget_middleware"),
+        ("django-zeal", "bare (zeal process)", "zeal"),
+    )
+
+    stderr = "==12== Events    : Ir\n==12== Collected : 5465666607\n==12==\n==12== I refs: 5,465"
+    assert collected(stderr) == 5465666607
+    with pytest.raises(RuntimeError, match="counted nothing"):
+        collected("valgrind: no such tool")
+    per_request = {
+        ("bare", 200): 200_000_000.0,
+        ("toolbar_without_sql", 200): 250_000_000.0,
+        ("toolbar", 200): 520_000_000.0,
+        ("toolbar+perfpanels", 200): 532_800_000.0,
+        ("budget_middleware", 200): 201_000_000.0,
+        ("bare (zeal process)", 200): 199_000_000.0,
+        ("zeal", 200): 219_000_000.0,
+    }
+    rows = {row["cost_of"]: row for row in instruction_rows(per_request, pairs)}
+    assert rows["our panels"]["instructions_per_query"] == 64_000
+    assert rows["the toolbar"]["instructions_per_query"] == 1_600_000
+    assert rows["the toolbar's SQL panel"]["instructions_per_query"] == 1_350_000
+    assert rows["django-zeal"]["instructions_per_query"] == 100_000
+    assert rows["our panels"]["of_the_toolbar"] == 0.04
+    assert rows["our panels"]["of_zeal"] == 0.64
+    assert rows["light capture"]["instructions_per_query"] == 5_000
+    assert rows["light capture"]["of_the_request"] == 0.005
+
+
+def test_instructions_child_runs_its_requests_without_callgrind(tmp_path):
+    """The process callgrind runs, here without it: the same warm-up and
+    requests, nothing switched (the switching needs callgrind_control)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "BENCH_DB")}
+    env.pop("BENCH_UNDER_CALLGRIND", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--instructions-child"]
+        + ["toolbar+perfpanels", "20", "1"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
