@@ -17,19 +17,24 @@ pytestmark = pytest.mark.own_database
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_benchmarks_quick_mode_runs(tmp_path):
-    out = tmp_path / "results.json"
-    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    env.pop("BENCH_DB", None)
+def _bench(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m benchmarks.run <args>`` on its own settings and database."""
+    skipped = ("DJANGO_SETTINGS_MODULE", "BENCH_DB", "BENCH_UNDER_CALLGRIND")
     result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.run", "--quick", "--json", str(out)],
+        [sys.executable, "-m", "benchmarks.run", *args],
         cwd=ROOT,
-        env=env,
+        env={k: v for k, v in os.environ.items() if k not in skipped},
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def test_benchmarks_quick_mode_runs(tmp_path):
+    out = tmp_path / "results.json"
+    result = _bench("--quick", "--json", str(out))
     data = json.loads(out.read_text())
     configs = {row["config"] for row in data["overhead"]}
     assert {"bare", "toolbar", "toolbar+perfpanels", "budget_middleware"} <= configs
@@ -111,18 +116,8 @@ def test_instructions_are_read_from_callgrind_and_priced_per_query():
     assert rows["light capture"]["of_the_request"] == 0.005
 
 
-def test_instructions_child_runs_its_requests_without_callgrind(tmp_path):
+def test_instructions_child_runs_its_requests_without_callgrind():
     """The process callgrind runs, here without it: the same warm-up and
     requests, nothing switched (the switching needs callgrind_control)."""
-    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "BENCH_DB")}
-    env.pop("BENCH_UNDER_CALLGRIND", None)
-    result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.run", "--instructions-child"]
-        + ["toolbar+perfpanels", "20", "1"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    result = _bench("--instructions-child", "toolbar+perfpanels", "20", "1")
+    assert "Traceback" not in result.stderr
