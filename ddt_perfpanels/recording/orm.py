@@ -881,7 +881,7 @@ def _make_using(name: str, original: Callable[..., Any]) -> Callable[..., Any]:
 
 # QuerySet methods whose whole body in Django is ``self._fetch_all()`` and
 # then this builtin of ``self._result_cache`` (5.2 and 6.x alike: see
-# tests/test_recording_hooks.py). While capturing, their hooks run those two
+# tests/test_recording.py). While capturing, their hooks run those two
 # lines themselves rather than call Django's method: the stack of each query
 # the rows cost is one frame shorter, and django-debug-toolbar reads every
 # frame of every query's stack.
