@@ -33,6 +33,7 @@ import statistics
 import sys
 import time
 import tracemalloc
+from collections.abc import Iterable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -301,6 +302,11 @@ PAIRS = (
 ZEAL_PAIRS = (("django-zeal", "bare", "zeal"),)
 
 
+def _configurations_of(pairs: Iterable[tuple[str, str, str]]) -> list[str]:
+    """The configurations the pairs compare, each once, in their order."""
+    return list(dict.fromkeys(name for _, without, with_ in pairs for name in (without, with_)))
+
+
 def paired(sizes: list[int], turns: int | None = None, longer: int = 1) -> list[dict]:
     """The cost per query of each of PAIRS from the differences of pairs of
     requests, the two of a pair made in the same turn (``time_turns``): the
@@ -311,7 +317,7 @@ def paired(sizes: list[int], turns: int | None = None, longer: int = 1) -> list[
     and at most 300, times ``longer`` (the interval narrows as its square root)."""
     configs = configurations()
     pairs = [p for p in (ZEAL_PAIRS if os.environ.get("BENCH_ZEAL") else PAIRS) if p[2] in configs]
-    names = list(dict.fromkeys(name for _, a, b in pairs for name in (a, b)))
+    names = _configurations_of(pairs)
     rows = []
     for n in sizes:
         count = turns if turns is not None else min(max(60_000 // n, 100), 300) * longer
@@ -474,7 +480,7 @@ def instructions(sizes: list[int]) -> list[dict]:
 
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         raise SystemExit("--instructions needs valgrind (Debian: apt install valgrind)")
-    names = list(dict.fromkeys(name for _, a, b in PAIRS for name in (a, b)))
+    names = _configurations_of(PAIRS)
     jobs = [(name, n, False) for n in sizes for name in names]
     if _importable("zeal.middleware.zeal_middleware"):
         jobs += [(name, n, True) for n in sizes for name in ("bare", "zeal")]
@@ -631,6 +637,14 @@ def print_table(title: str, rows: list[dict]) -> None:
         print(" | ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns))
 
 
+def _write(results: dict, path: str | Path) -> dict:
+    """Write ``results`` as JSON to ``path``, say where, and return them."""
+    written = Path(path)
+    written.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nwritten to {written}")
+    return results
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -725,24 +739,15 @@ def main(argv: list[str] | None = None) -> dict:
         results = {"meta": meta, "paired": rows, "targets": targets(rows)}
         print_table("Cost per query from pairs of requests (median, 95% interval)", rows)
         print_table("Issue 17's speed targets, from the pairs", results["targets"])
-        written = Path(args.json or HERE / "paired.json")
-        written.write_text(json.dumps(results, indent=2) + "\n")
-        print(f"\nwritten to {written}")
-        return results
+        return _write(results, args.json or HERE / "paired.json")
     if args.instructions:
         results = {"meta": meta, "instructions": instructions(paired_sizes)}
         print_table("Cost per query in instructions (callgrind)", results["instructions"])
-        written = Path(args.json or HERE / "instructions.json")
-        written.write_text(json.dumps(results, indent=2) + "\n")
-        print(f"\nwritten to {written}")
-        return results
+        return _write(results, args.json or HERE / "instructions.json")
     if args.memory_only:
         results = {"meta": meta, "memory": memory(memory_n)}
         print_table("Peak memory of one request", results["memory"])
-        written = Path(args.json or HERE / "memory.json")
-        written.write_text(json.dumps(results, indent=2) + "\n")
-        print(f"\nwritten to {written}")
-        return results
+        return _write(results, args.json or HERE / "memory.json")
     seed(max(analysis_sizes + sizes + [memory_n]))
     results = {
         "meta": meta,
@@ -760,10 +765,7 @@ def main(argv: list[str] | None = None) -> dict:
     print_table("Report building (all analyses + to_dict)", results["analysis"])
     print_table("Peak memory of one request", results["memory"])
     print_table("Process RSS before, during and after big requests", results["rss"])
-    written = Path(args.json or HERE / "results.json")
-    written.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\nwritten to {written}")
-    return results
+    return _write(results, args.json or HERE / "results.json")
 
 
 if __name__ == "__main__":
