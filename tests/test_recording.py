@@ -441,7 +441,7 @@ def test_a_row_already_tagged_keeps_its_first_load(library, monkeypatch):
     """A model whose from_db() hands back the same instance (an identity map)
     keeps the load that first produced it, as when rows were tagged one by
     one; the rows of a list are tagged at once only when none is tagged yet."""
-    from ddt_perfpanels.recording import orm
+    from ddt_perfpanels.recording.context import Recorder
 
     cache = {}
     real_from_db = Author.from_db.__func__
@@ -460,7 +460,7 @@ def test_a_row_already_tagged_keeps_its_first_load(library, monkeypatch):
         [one] = Author.objects.filter(pk=first[1].pk)  # a list of one row
         assert one is first[1] and recorder.load_of(one) is recorder.loads[0]
     tagged = []
-    monkeypatch.setattr(orm, "_tag_rows", lambda recorder, load, rows: tagged.append(rows))
+    monkeypatch.setattr(Recorder, "tag_rows", lambda recorder, rows, load: tagged.append(rows))
     with capture():
         list(Author.objects.all())
     assert tagged and len(tagged[0]) == 2

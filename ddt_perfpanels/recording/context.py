@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import traceback
 from contextvars import ContextVar
-from itertools import count
+from itertools import count, repeat
 from time import perf_counter
 from types import FrameType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -433,6 +433,35 @@ class Recorder:
         except Exception as exc:
             self.internal_error("tagging an instance", exc)
         return obj
+
+    def tag_rows(self, rows: list[Any], load: Load) -> None:
+        """``tag()`` for each of a list of rows Django built whole (none seen yet
+        by the code that asked for them), done at once where nothing depends on
+        the order: not for a load that follows select_related, rows tagged
+        already (an identity map's ``from_db``) or near the bound on provenance.
+        Never raises."""
+        try:
+            tags = self.tags
+            if (
+                not load.select_related
+                and self.provenance_stopped_at is None
+                and len(tags) + len(rows) < self.max_provenance
+            ):
+                if len(rows) == 1:  # a lazy load's one row, the commonest
+                    row = rows[0]
+                    if id(row) not in tags:
+                        tags[id(row)] = load
+                        self.kept.append(row)
+                    return
+                if tags.keys().isdisjoint(map(id, rows)):
+                    tags.update(zip(map(id, rows), repeat(load)))
+                    self.kept.extend(rows)
+                    return
+        except Exception as exc:
+            self.internal_error("tagging the rows", exc)
+            return
+        for row in rows:
+            self.tag(row, load)
 
     def _tag_select_related(self, obj: Any, load: Load, depth: int) -> None:
         from django.db.models import Model

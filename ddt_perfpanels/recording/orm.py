@@ -176,9 +176,9 @@ def _fetch_all(self: Any) -> Any:
             and self._iterable_class is ModelIterable
             and ModelIterable.__iter__ is _model_iterable_iter
         ):
-            # Django's own _fetch_all, its rows tagged all at once (see _tag_rows).
+            # Django's own _fetch_all, its rows tagged all at once.
             self._result_cache = list(_orig_model_iter(ModelIterable(self)))
-            _tag_rows(recorder, load, self._result_cache)
+            recorder.tag_rows(self._result_cache, load)
         _orig_fetch_all(self)  # the prefetch, if any (and the rows, if not fetched above)
     finally:
         _cause.reset(token)
@@ -196,35 +196,6 @@ _DJANGO_ITERABLES = "django.db.models.query"
 # QuerySet._fetch_all is Django's own (no other package wrapped it before us):
 # _fetch_all may then build the rows itself, as Django does (set by install()).
 _django_fetch_all = False
-
-
-def _tag_rows(recorder: Recorder, load: Load, rows: list[Any]) -> None:
-    """The rows of a queryset's list, as Django's ``_fetch_all`` built it (none
-    seen yet by the code that asked for them): tagged with their load at once,
-    as ``Recorder.tag`` would one by one. A load that follows select_related,
-    a row tagged already or the bound on provenance take the row-by-row way."""
-    try:
-        tags = recorder.tags
-        if (
-            not load.select_related
-            and recorder.provenance_stopped_at is None
-            and len(tags) + len(rows) < recorder.max_provenance
-        ):
-            if len(rows) == 1:  # a lazy load's one row, the commonest
-                row = rows[0]
-                if id(row) not in tags:
-                    tags[id(row)] = load
-                    recorder.kept.append(row)
-                return
-            if tags.keys().isdisjoint(map(id, rows)):
-                tags.update(zip(map(id, rows), repeat(load)))
-                recorder.kept.extend(rows)
-                return
-    except Exception as exc:
-        recorder.internal_error("tagging the rows", exc)
-        return
-    for row in rows:
-        recorder.tag(row, load)
 
 
 def _adopt_rows(recorder: Recorder, load: Load, rows: Iterable[Any]) -> None:
@@ -895,7 +866,7 @@ _FETCH_THEN: dict[str, Callable[[list[Any]], Any]] = {
 def _is_djangos(function: Any, qualname: str) -> bool:
     """Django's own method, not another package's wrapper of it."""
     return (
-        getattr(function, "__module__", None) == _DJANGO_ITERABLES
+        getattr(function, "__module__", None) == query_module.__name__
         and getattr(function, "__qualname__", None) == qualname
     )
 
