@@ -227,6 +227,34 @@ def test_max_queries_keeps_counting(library, settings):
     assert report.metrics()["queries"] == 5
 
 
+@pytest.mark.parametrize("light", [False, True])
+def test_what_the_database_hook_sees_is_recorded_alike_full_or_light(library, settings, light):
+    """SQL given as bytes is kept as text, and past MAX_QUERIES queries are
+    counted and timed, not kept: for a light capture (its records are made in
+    record_query itself) as for a full one. A light capture, which walks no
+    stack, tells the toolbar's own storage by its table and leaves it out."""
+    from ddt_perfpanels.recording.db import record_query
+
+    def execute(sql, params, many, context):
+        return "done"
+
+    settings.DDT_PERFPANELS = {"MAX_QUERIES": 3}
+    context = {"connection": connection}
+    with capture(light=light) as report:
+        assert record_query(execute, b"SELECT 1", None, False, context) == "done"
+        for _ in range(4):
+            list(Author.objects.all())
+    assert report.queries[0].sql == "SELECT 1"
+    assert len(report.queries) == 3
+    assert report.query_count == 5
+    assert report.db_time_ms >= sum(q.duration_ms for q in report.queries)
+    if light:
+        with capture(light=True) as report:
+            record_query(execute, 'SELECT * FROM "debug_toolbar_historyentry"', (), False, context)
+        assert report.query_count == 0
+    assert report.light is light
+
+
 def test_sql_fingerprints():
     assert fingerprint_sql("SELECT a FROM t WHERE x = 'it''s' AND y = 42") == (
         "SELECT a FROM t WHERE x = ? AND y = ?"

@@ -62,9 +62,47 @@ def record_query(
     finally:
         duration = (perf_counter() - start) * 1000
         try:
-            _record(recorder, sql, params, many, context_, duration, error)
+            if recorder.light:
+                # The numbers only: no stack, and no cause (the ORM hooks record
+                # nothing into a light capture). Written here, not in a function
+                # of its own: this runs for every query of every light capture,
+                # and a call is most of what it would cost.
+                if type(sql) is not str:
+                    sql = _as_text(sql)
+                queries = recorder.queries
+                if len(queries) >= recorder.max_queries:
+                    _drop(recorder, duration)
+                elif _TOOLBAR_TABLE not in sql:  # the toolbar's own storage, told by its table
+                    connection = context_["connection"]
+                    record = QueryRecord(
+                        len(queries),
+                        sql,
+                        None if many else params,  # executemany's may be a consumed generator
+                        many,
+                        connection.alias,
+                        connection.vendor,
+                        duration,
+                        _NO_FRAMES,
+                        None,
+                    )
+                    if error is not None:
+                        record.error = context.format_exception(error)
+                    queries.append(record)
+            else:
+                _record(recorder, sql, params, many, context_, duration, error)
         except Exception as exc:  # never let bookkeeping break the user's query
             recorder.internal_error("recording a query", exc)
+
+
+def _as_text(sql: object) -> str:
+    """Django types the SQL as a str; bytes or a driver's SQL object all the same."""
+    return sql.decode("utf-8", "replace") if isinstance(sql, bytes) else str(sql)
+
+
+def _drop(recorder: Recorder, duration: float) -> None:
+    """Past MAX_QUERIES: counted and timed, not recorded."""
+    recorder.dropped_queries += 1
+    recorder.dropped_time_ms += duration
 
 
 def _record(
@@ -76,33 +114,13 @@ def _record(
     duration: float,
     error: Exception | None,
 ) -> None:
+    """A query of a full capture: with its stack and its cause."""
     if not isinstance(sql, str):
-        sql = sql.decode("utf-8", "replace") if isinstance(sql, bytes) else str(sql)
+        sql = _as_text(sql)
     if len(recorder.queries) >= recorder.max_queries:
-        recorder.dropped_queries += 1
-        recorder.dropped_time_ms += duration
+        _drop(recorder, duration)
         return
     connection = context_["connection"]
-    if recorder.light:
-        # The numbers only: no stack, and no cause (the ORM hooks record nothing
-        # into a light capture). The toolbar's own storage is told by its table.
-        if _TOOLBAR_TABLE in sql:
-            return
-        record = QueryRecord(
-            len(recorder.queries),
-            sql,
-            None if many else params,  # executemany params may be a consumed generator
-            many,
-            connection.alias,
-            connection.vendor,
-            duration,
-            _NO_FRAMES,
-            None,
-        )
-        if error is not None:
-            record.error = context.format_exception(error)
-        recorder.queries.append(record)
-        return
     cause = context._cause.get()
     frames: Sequence[Frame]
     template: TemplatePosition | None
