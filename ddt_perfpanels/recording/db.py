@@ -67,7 +67,7 @@ def record_query(
                 # nothing into a light capture). Written here, not in a function
                 # of its own: this runs for every query of every light capture,
                 # and a call is most of what it would cost.
-                if type(sql) is not str:
+                if not isinstance(sql, str):
                     sql = _as_text(sql)
                 queries = recorder.queries
                 if len(queries) >= recorder.max_queries:
