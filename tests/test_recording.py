@@ -266,12 +266,12 @@ def test_sql_fingerprints():
 
 def test_duplicate_and_similar_counts_repeats_of_any_params():
     from collections import Counter
-    from types import SimpleNamespace
 
     from ddt_perfpanels.analysis.sql import duplicate_and_similar, params_key
+    from ddt_perfpanels.recording.context import QueryRecord
 
     def q(sql, params, alias="default"):
-        return SimpleNamespace(alias=alias, sql=sql, params=params)
+        return QueryRecord(0, sql, params, False, alias, "sqlite", 0.1, [], None)
 
     one = "SELECT * FROM a WHERE id = %s"
     queries = [
@@ -307,6 +307,60 @@ def test_duplicate_and_similar_counts_repeats_of_any_params():
         repeats((x.alias, fingerprint_sql(x.sql)) for x in plain)
         - repeats((x.alias, x.sql, params_key(x.params)) for x in plain),
     ) == (2, 1)
+
+
+def test_a_query_record_gives_back_the_params_it_was_given():
+    from ddt_perfpanels.recording.context import QueryRecord
+
+    def record(params, many=False):
+        return QueryRecord(0, "SELECT %s", params, many, "default", "sqlite", 0.1, [], None)
+
+    pair = (1, "a")
+    for params in [(7,), ("x",), ((1, 2),), ([3],), (None,), pair, (), [7], {"x": 1}, None]:
+        kept = record(params).params
+        assert kept == params and type(kept) is type(params)
+    assert record(pair).params is pair
+    # A single parameter is kept as its value, not in Django's tuple.
+    value = object()
+    one = (value,)
+    assert record(one).params[0] is value and record(one).params is not one
+
+
+def test_duplicate_and_similar_counts_query_records_as_it_counts_their_params():
+    # A single parameter is kept as its value: told apart from other parameters.
+    from collections import Counter
+
+    from ddt_perfpanels.analysis.sql import duplicate_and_similar, params_key
+    from ddt_perfpanels.recording.context import QueryRecord
+
+    def q(sql, params, alias="default"):
+        return QueryRecord(0, sql, params, False, alias, "sqlite", 0.1, [], None)
+
+    one = "SELECT * FROM a WHERE id = %s"
+    in_list = "SELECT * FROM a WHERE id IN %s"
+    plain = [
+        q(one, (1,)),
+        q(one, (1,)),  # a duplicate
+        q(one, (2,)),  # similar
+        q(one, (1,), alias="other"),  # another database: neither
+        q("SELECT 1", None),
+        q("SELECT 1", None),  # a duplicate
+        q("SELECT %s", (None,)),  # one parameter, None: not the same as no parameters
+        q("SELECT %s", None),
+        q("SELECT %s, %s", ((1, 2),)),  # one parameter, a tuple...
+        q("SELECT %s, %s", (1, 2)),  # ...is not the same as two
+    ]
+    unhashable = [*plain, q(in_list, ([1, 2],)), q(in_list, ([1, 2],)), q(in_list, ([3],))]
+
+    def repeats(keys):
+        return sum(n - 1 for n in Counter(keys).values() if n > 1)
+
+    for queries, expected in [(plain, (2, 4)), (unhashable, (3, 5))]:
+        # "SELECT 1" and "SELECT %s" are one statement: fingerprint_sql abstracts the 1.
+        duplicates = repeats((x.alias, x.sql, params_key(x.params)) for x in queries)
+        similar = repeats((x.alias, fingerprint_sql(x.sql)) for x in queries)
+        assert (duplicates, similar - duplicates) == expected
+        assert duplicate_and_similar(queries) == expected
 
 
 def test_querysets_with_recorded_relations_pickle_cleanly(library):

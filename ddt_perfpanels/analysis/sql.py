@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from typing import TYPE_CHECKING, Any
+
+from ddt_perfpanels.recording.context import ONE_PARAM
 
 if TYPE_CHECKING:
     from ddt_perfpanels.recording.context import QueryRecord
@@ -64,17 +67,32 @@ def duplicate_and_similar(queries: list[QueryRecord]) -> tuple[int, int]:
     """(duplicates: same SQL and params again, similar: same statement again with
     other params)."""
     # How many repeat an earlier one: all of them less the distinct ones. The
-    # distinct statements are read from the distinct executions (one pass over
-    # the queries, a shorter one over those).
+    # distinct parameters are gathered statement by statement (one pass over
+    # the queries), and the distinct statements read from those. Not one set of
+    # (alias, sql, params): that kept a new tuple per distinct execution, all
+    # freed together at the end into CPython's free lists of tuples, which keep
+    # up to 2,000 of each length after the request. A single parameter is read
+    # as the record keeps it, its value (QueryRecord.params would make a tuple).
+    single: defaultdict[tuple[str, str], set[Any]] = defaultdict(set)
+    other: defaultdict[tuple[str, str], set[Any]] = defaultdict(set)
     try:
         # The parameters as they are, when every query's are hashable (the
         # ORM's tuples of plain values): params_key() would give the same keys.
-        executions = {(q.alias, q.sql, q.params) for q in queries}
+        for q in queries:
+            params = q.kept_params
+            if params is ONE_PARAM:
+                single[q.alias, q.sql].add(q.kept_param)
+            else:
+                other[q.alias, q.sql].add(params)
     except TypeError:
-        executions = {(q.alias, q.sql, params_key(q.params)) for q in queries}
+        single.clear()
+        other.clear()
+        for q in queries:
+            other[q.alias, q.sql].add(params_key(q.params))
     fingerprints = FINGERPRINTS
-    statements = {(alias, fingerprints[sql]) for alias, sql, _params in executions}
-    duplicates = len(queries) - len(executions)
+    statements = {(alias, fingerprints[sql]) for alias, sql in single.keys() | other.keys()}
+    executions = sum(map(len, single.values())) + sum(map(len, other.values()))
+    duplicates = len(queries) - executions
     similar = len(queries) - len(statements)
     return duplicates, max(similar - duplicates, 0)
 
