@@ -551,7 +551,7 @@ def memory_one(n: int, name: str) -> dict:
         client.get(f"/q/{n}/")
         _current, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-    return {"config": name, "queries": n, "peak_mib": round(peak / 2**20, 2)}
+    return {"config": name, "queries": n, "peak_mib": round(peak / 2**20, 3)}
 
 
 def _rss_mib() -> float:
