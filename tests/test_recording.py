@@ -312,8 +312,8 @@ def test_duplicate_and_similar_counts_repeats_of_any_params():
 def test_a_query_record_gives_back_the_params_it_was_given():
     from ddt_perfpanels.recording.context import QueryRecord
 
-    def record(params, many=False):
-        return QueryRecord(0, "SELECT %s", params, many, "default", "sqlite", 0.1, [], None)
+    def record(params):
+        return QueryRecord(0, "SELECT %s", params, False, "default", "sqlite", 0.1, [], None)
 
     pair = (1, "a")
     for params in [(7,), ("x",), ((1, 2),), ([3],), (None,), pair, (), [7], {"x": 1}, None]:
