@@ -34,7 +34,7 @@ import sys
 import time
 import tracemalloc
 from collections.abc import Iterable
-from contextlib import ExitStack
+from contextlib import ExitStack, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -307,6 +307,24 @@ def _configurations_of(pairs: Iterable[tuple[str, str, str]]) -> list[str]:
     return list(dict.fromkeys(name for _, without, with_ in pairs for name in (without, with_)))
 
 
+def _one_ddt_perfpanels(configs: dict[str, dict]) -> tuple[Any, dict[str, dict]]:
+    """One DDT_PERFPANELS for the whole run (budget_middleware's), and the
+    configurations without theirs. Swapped in per request, it would send
+    setting_changed twice a turn, and ddt_perfpanels would work out again, in
+    the timed request, what a server works out once per process (its settings,
+    its budgets, which files in a stack are the application's). With it set for
+    every configuration, our panels also check that budget, as a project with
+    budgets would."""
+    shared = configs.get("budget_middleware", {}).get("DDT_PERFPANELS")
+    if shared is None:
+        return nullcontext(), configs
+    rest = {
+        name: {key: value for key, value in config.items() if key != "DDT_PERFPANELS"}
+        for name, config in configs.items()
+    }
+    return override_settings(DDT_PERFPANELS=shared), rest
+
+
 def paired(sizes: list[int], turns: int | None = None, longer: int = 1) -> list[dict]:
     """The cost per query of each of PAIRS from the differences of pairs of
     requests, the two of a pair made in the same turn (``time_turns``): the
@@ -318,10 +336,12 @@ def paired(sizes: list[int], turns: int | None = None, longer: int = 1) -> list[
     configs = configurations()
     pairs = [p for p in (ZEAL_PAIRS if os.environ.get("BENCH_ZEAL") else PAIRS) if p[2] in configs]
     names = _configurations_of(pairs)
+    shared, chosen = _one_ddt_perfpanels({name: configs[name] for name in names})
     rows = []
     for n in sizes:
         count = turns if turns is not None else min(max(60_000 // n, 100), 300) * longer
-        samples = time_turns({name: configs[name] for name in names}, n, count)
+        with shared:
+            samples = time_turns(chosen, n, count)
         for label, without, with_ in pairs:
             differences = [
                 (b - a) / n * 1000 for a, b in zip(samples[without], samples[with_], strict=True)

@@ -57,6 +57,50 @@ def test_benchmarks_quick_mode_runs(tmp_path):
     assert {row["verdict"] for row in data["targets"]} <= {"met", "missed", "not shown"}
 
 
+# Run in the benchmark's own process (it sets Django up with its own settings).
+PAIRED_KEEPS_ONE_SETTING = """
+from django.core.signals import setting_changed
+
+from benchmarks import run
+
+run.seed(20)
+sent = []
+setting_changed.connect(lambda setting, **kw: sent.append(setting), weak=False)
+shared, configs = run._one_ddt_perfpanels(run.configurations())
+assert all("DDT_PERFPANELS" not in config for config in configs.values()), configs
+with shared:
+    before = len(sent)
+    samples = run.time_turns(configs, 2, 3)
+    from django.conf import settings
+
+    assert settings.DDT_PERFPANELS == {"BUDGETS": {"default": {"queries": 100_000}}}
+    swapped = sent[before:]
+assert {len(v) for v in samples.values()} == {3}
+assert "MIDDLEWARE" in swapped, swapped
+assert "DDT_PERFPANELS" not in swapped, swapped
+print("ok")
+"""
+
+
+def test_paired_turns_do_not_swap_ddt_perfpanels_settings():
+    # A swap per request would clear what ddt_perfpanels works out once per
+    # process, and the timed requests would pay for it, as no server does.
+    result = subprocess.run(
+        [sys.executable, "-c", PAIRED_KEEPS_ONE_SETTING],
+        cwd=ROOT,
+        env={
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("DJANGO_SETTINGS_MODULE", "BENCH_DB", "BENCH_UNDER_CALLGRIND")
+        },
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().endswith("ok")
+
+
 def test_median_interval_holds_the_middle_of_the_sample():
     from benchmarks.stats import median_ci
 
