@@ -43,7 +43,14 @@ def test_benchmarks_quick_mode_runs(tmp_path):
     if sys.platform.startswith("linux"):
         assert {row["config"] for row in data["rss"]} == {"bare", "budget_middleware_full"}
         assert all(row["rss_peak_mib"] >= row["rss_before_mib"] > 0 for row in data["rss"])
-    assert [row["config"] for row in data["memory"]] == ["toolbar", "toolbar+perfpanels"]
+    assert [row["config"] for row in data["memory"]] == [
+        "toolbar",
+        "toolbar+perfpanels",
+        "perfpanels+toolbar",
+    ]
+    for row in data["memory"][1:]:  # one hash seed in a quick run
+        assert row["kib_over_toolbar_by_seed"] == [row["kib_over_toolbar"]]
+        assert row["min_mib"] <= row["peak_mib"] <= row["max_mib"]
     assert "Per-request time" in result.stdout
     priced = {row["cost_of"] for row in data["paired"]}
     assert {"our panels", "the toolbar's SQL panel", "the toolbar", "light capture"} <= priced
