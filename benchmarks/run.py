@@ -91,8 +91,13 @@ def _importable(dotted: str) -> bool:
         return False
 
 
+def _our_panels() -> list[str]:
+    """The panels of OUR_PANELS that import here."""
+    return [p for p in OUR_PANELS if _importable(p)]
+
+
 def configurations() -> dict[str, dict]:
-    ours = [p for p in OUR_PANELS if _importable(p)]
+    ours = _our_panels()
     without_sql = [p for p in PANELS_DEFAULTS if p != "debug_toolbar.panels.sql.SQLPanel"]
     if os.environ.get("BENCH_ZEAL"):
         return {
@@ -564,10 +569,9 @@ def memory_configurations() -> dict[str, dict]:
     last, whose stats are then built first and kept through that peak."""
     configs = configurations()
     if "toolbar+perfpanels" in configs:
-        ours = [p for p in OUR_PANELS if _importable(p)]
         configs["perfpanels+toolbar"] = {
             "MIDDLEWARE": [TOOLBAR],
-            "DEBUG_TOOLBAR_PANELS": [*ours, *PANELS_DEFAULTS],
+            "DEBUG_TOOLBAR_PANELS": [*_our_panels(), *PANELS_DEFAULTS],
         }
     return configs
 
