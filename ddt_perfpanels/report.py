@@ -7,7 +7,6 @@ from here; ``to_dict()`` is what a panel stores.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from operator import attrgetter
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ddt_perfpanels.conf import get_config
@@ -30,7 +29,6 @@ T = TypeVar("T")
 _MAX_PARAMS = 50
 _SOURCES = ("nplusone", "unused_eager", "counts", "cache")
 # A query record's time (summed for every report: a C loop, not a generator).
-_DURATION = attrgetter("duration_ms")
 # The metrics that need the ORM provenance hooks: a light capture
 # (``capture(light=True)``) has no value for them.
 
@@ -139,13 +137,11 @@ class Report:
 
     @property
     def query_count(self) -> int:
-        return len(self._recorder.queries) + self._recorder.dropped_queries
+        return self._recorder.query_count()
 
     @property
     def db_time_ms(self) -> float:
-        recorder = self._recorder
-        total: float = sum(map(_DURATION, recorder.queries))
-        return total + recorder.dropped_time_ms
+        return self._recorder.query_time_ms()
 
     # -- findings ------------------------------------------------------------------
 

@@ -601,6 +601,45 @@ def test_full_capture_inside_a_light_one_keeps_its_provenance(library):
     assert outer.light and outer.query_count == inner.query_count + 1
 
 
+def test_a_light_capture_records_what_a_full_one_records(library):
+    """A light capture keeps its queries in lists and makes them records when
+    they are read: the same fields as a full capture's, in the order the
+    queries ran, with a nested full capture's and an ignore() block's in between."""
+    from ddt_perfpanels import ignore
+
+    def run():
+        Author.objects.filter(pk=1).first()  # one parameter
+        Book.objects.filter(pk__in=[1, 2]).count()  # two
+        with connection.cursor() as cursor:
+            cursor.executemany("UPDATE testapp_author SET name = name WHERE id = %s", [(1,), (2,)])
+            with pytest.raises(DatabaseError):
+                cursor.execute("THIS IS ))) NOT SQL '")
+            cursor.execute("SELECT 1")  # none
+        with capture():  # nested: absorbed
+            list(Author.objects.all())
+        with ignore(model="testapp.Author"):
+            list(Author.objects.filter(name="x"))
+        Book.objects.count()
+
+    def fields(report):
+        return [
+            (q.index, q.sql, q.params, q.many, q.alias, q.vendor, q.error is not None)
+            for q in report.queries
+        ]
+
+    with capture() as full:
+        run()
+    with capture(light=True) as light:
+        run()
+        assert light.query_count == full.query_count == 8
+    assert light.light and not full.light
+    assert fields(light) == fields(full)
+    assert [q.params for q in light.queries[:3]] == [(1,), (1, 2), None]
+    assert light.queries[2].many and light.queries[3].error
+    assert light.db_time_ms == pytest.approx(sum(q.duration_ms for q in light.queries))
+    assert light.metrics()["duplicate_queries"] == full.metrics()["duplicate_queries"]
+
+
 def test_a_package_file_is_shown_by_its_import_path():
     import django.db.models.query
 

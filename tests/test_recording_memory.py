@@ -59,6 +59,28 @@ def test_a_lazy_foreign_key_keeps_three_small_records_and_no_query_objects():
     assert kept["dict"] <= 2 * rows, str(kept.most_common(30))
 
 
+def test_a_light_capture_keeps_no_tracked_object_per_query():
+    """A light capture (BudgetMiddleware's) keeps each query's fields in lists:
+    nothing per query that the collector counts or walks. Its records are made
+    when something reads them (a budget within its limits reads the count and
+    the time only)."""
+    make_library(authors=30, books_per_author=2)
+    _n_plus_one()
+    books = Book.objects.count()
+    with capture(light=True) as report:
+        before = _census()
+        _n_plus_one()
+        after = _census()
+        kept = after - before
+        assert report.query_count == books + 1 and report.db_time_ms > 0
+        assert report.recorder.records == []  # counted and timed from the lists
+    assert kept[QueryRecord.__name__] == 0
+    # Django's one-parameter tuples (WHERE id = %s) are not kept either.
+    assert kept["tuple"] < books / 10 and kept["list"] < books / 10, str(kept.most_common(30))
+    assert len(report.queries) == books + 1
+    assert [q.index for q in report.queries] == list(range(books + 1))
+
+
 def test_the_queries_of_one_loop_share_one_stack():
     make_library(authors=10, books_per_author=2)
     with capture() as report:

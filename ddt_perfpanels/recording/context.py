@@ -11,6 +11,7 @@ import logging
 import traceback
 from contextvars import ContextVar
 from itertools import count, repeat
+from operator import attrgetter
 from time import perf_counter
 from types import FrameType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -57,6 +58,7 @@ _async_frames: ContextVar[tuple[str, list[Frame]] | None] = ContextVar(
 )
 
 _ids = count(1)
+_DURATION = attrgetter("duration_ms")
 
 SINGLE_KINDS = frozenset({"fk", "o2o", "reverse_o2o"})
 
@@ -312,6 +314,10 @@ class Load:
 
 # QueryRecord.kept_params of a query given one parameter, kept in QueryRecord.kept_param.
 ONE_PARAM: Any = object()
+# The frames of a query recorded without its stack, and the library frames of
+# one that has none: one shared empty list (never appended to), not a new one
+# per query kept until the end of the request.
+NO_FRAMES: list[Frame] = []
 
 
 class QueryRecord(CallSite):
@@ -397,7 +403,25 @@ class Recorder:
         # Queries recorded when the ORM provenance stopped at MAX_PROVENANCE
         # (None: it did not): later ones are counted and timed, without stack.
         self.provenance_stopped_at: int | None = None
-        self.queries: list[QueryRecord] = []
+        # The queries as records: a full capture's, each appended as it runs.
+        # Read ``queries``: it is this list, with a light capture's queries
+        # made into records first.
+        self.records: list[QueryRecord] = []
+        # A light capture's queries, as the database hook saw them, in parallel
+        # lists: no object per query for the collector to count and walk. Made
+        # into records only when something reads ``queries`` (a budget within
+        # its limits reads the count and the time only). light_params holds
+        # ONE_PARAM for a query given one parameter, that parameter being in
+        # light_param (as QueryRecord keeps them); light_odd: index -> (many,
+        # error) of an executemany's or a failed query.
+        self.light_sql: list[str] = []
+        self.light_params: list[Any] = []
+        self.light_param: list[Any] = []
+        self.light_connection: list[Any] = []
+        self.light_ms: list[float] = []
+        self.light_odd: dict[int, tuple[bool, str | None]] = {}
+        # How many more queries the light lists take before MAX_QUERIES.
+        self.light_room: int = self.max_queries
         self.loads: list[Load] = []
         self.ops: list[Op] = []
         self.dropped_queries = 0
@@ -423,6 +447,51 @@ class Recorder:
         # walk is done once. Dropped when the capture finishes (the
         # frame keeps its locals, and the frames above it, alive).
         self.last_walk: LastWalk | None = None
+
+    # -- the queries -------------------------------------------------------------------
+
+    @property
+    def queries(self) -> list[QueryRecord]:
+        """Every query recorded, as a record, in the order they ran."""
+        if self.light_sql:
+            self._make_records()
+        return self.records
+
+    def query_count(self) -> int:
+        """The queries recorded, and those past MAX_QUERIES (counted, not kept)."""
+        return len(self.records) + len(self.light_sql) + self.dropped_queries
+
+    def query_time_ms(self) -> float:
+        """Their time, in milliseconds."""
+        total: float = sum(map(_DURATION, self.records))
+        return total + sum(self.light_ms) + self.dropped_time_ms
+
+    def _make_records(self) -> None:
+        """A light capture's queries, from its lists to records."""
+        records = self.records
+        odd = self.light_odd
+        start = len(records)
+        rows = zip(
+            self.light_sql,
+            self.light_params,
+            self.light_param,
+            self.light_connection,
+            self.light_ms,
+            strict=True,
+        )
+        for index, (sql, params, param, connection, ms) in enumerate(rows, start):
+            record = QueryRecord(
+                index, sql, None, False, connection.alias, connection.vendor, ms, NO_FRAMES, None
+            )
+            record.kept_params = params
+            if params is ONE_PARAM:
+                record.kept_param = param
+            if odd:
+                record.many, record.error = odd.get(index - start, (False, None))
+            records.append(record)
+        self.light_sql, self.light_params, self.light_param = [], [], []
+        self.light_connection, self.light_ms, self.light_odd = [], [], {}
+        self.light_room = self.max_queries - len(records)
 
     # -- internal errors: logged, kept for the panel, never raised -----------------
 
@@ -523,7 +592,7 @@ class Recorder:
         (each instance kept costs about a kilobyte, each load of a queryset its
         Query), and queries are recorded without their stack from now on."""
         if self.provenance_stopped_at is None:
-            self.provenance_stopped_at = len(self.queries)
+            self.provenance_stopped_at = len(self.records)
         self.tags, self.kept = {}, []
         if _orm_active.get() is self:
             _orm_active.set(None)
@@ -544,9 +613,12 @@ class Recorder:
                 load.children = {}
         for op in self.ops:
             op.query = op.relation = op.origin_load = None
-        for query in self.queries:
+        for query in self.records:
             query.cause = None
-        self.queries, self.loads, self.ops, self.tags, self.extras = [], [], [], {}, {}
+        self.records, self.loads, self.ops, self.tags, self.extras = [], [], [], {}, {}
+        self.light_sql, self.light_params, self.light_param = [], [], []
+        self.light_connection, self.light_ms, self.light_odd = [], [], {}
+        self.light_room = self.max_queries
         self.kept = []
         self.used_eager = set()
         self.last_walk = None
@@ -568,7 +640,8 @@ class Recorder:
         offset = len(self.queries)
         for record in inner.queries:
             record.index += offset
-        self.queries.extend(inner.queries)
+        self.records.extend(inner.records)
+        self.light_room = self.max_queries - len(self.records)
         self.loads.extend(inner.loads)
         self.ops.extend(inner.ops)
         self.tags.update(inner.tags)

@@ -16,7 +16,7 @@ from django.db import connections
 from django.db.backends.signals import connection_created
 
 from ddt_perfpanels.recording import context, where
-from ddt_perfpanels.recording.context import Load, QueryRecord
+from ddt_perfpanels.recording.context import NO_FRAMES, ONE_PARAM, Load, QueryRecord
 from ddt_perfpanels.recording.stack import TOOLBAR_STORAGE, capture_stack, shared_stack
 
 if TYPE_CHECKING:
@@ -29,10 +29,6 @@ if TYPE_CHECKING:
 
 # The table of django-debug-toolbar's DatabaseStore (its HistoryEntry model).
 _TOOLBAR_TABLE = "debug_toolbar_historyentry"
-# The frames of a query recorded without its stack, and the library frames of
-# one that has none: one shared empty list (never appended to), not a new one
-# per query kept until the end of the request.
-_NO_FRAMES: list[Frame] = []
 # The code flags of a frame that can be suspended and resumed from another caller.
 _SUSPENDS = (
     inspect.CO_GENERATOR
@@ -64,30 +60,35 @@ def record_query(
         try:
             if recorder.light:
                 # The numbers only: no stack, and no cause (the ORM hooks record
-                # nothing into a light capture). Written here, not in a function
-                # of its own: this runs for every query of every light capture,
-                # and a call is most of what it would cost.
+                # nothing into a light capture), kept in the recorder's light
+                # lists (Recorder.records says why). Written here, not in a
+                # function of its own: this runs for every query of every light
+                # capture, and a call is most of what it would cost.
                 if not isinstance(sql, str):
                     sql = _as_text(sql)
-                queries = recorder.queries
-                if len(queries) >= recorder.max_queries:
+                sqls = recorder.light_sql
+                if len(sqls) >= recorder.light_room:
                     _drop(recorder, duration)
                 elif _TOOLBAR_TABLE not in sql:  # the toolbar's own storage, told by its table
+                    # Everything that can fail before the first append: the
+                    # lists stay the same length.
                     connection = context_["connection"]
-                    record = QueryRecord(
-                        len(queries),
-                        sql,
-                        None if many else params,  # executemany's may be a consumed generator
-                        many,
-                        connection.alias,
-                        connection.vendor,
-                        duration,
-                        _NO_FRAMES,
-                        None,
-                    )
-                    if error is not None:
-                        record.error = context.format_exception(error)
-                    queries.append(record)
+                    if many:
+                        param = params = None  # executemany's may be a consumed generator
+                    elif type(params) is tuple and len(params) == 1:
+                        params, param = ONE_PARAM, params[0]
+                    else:
+                        param = None
+                    if many or error is not None:
+                        recorder.light_odd[len(sqls)] = (
+                            many,
+                            None if error is None else context.format_exception(error),
+                        )
+                    sqls.append(sql)
+                    recorder.light_params.append(params)
+                    recorder.light_param.append(param)
+                    recorder.light_connection.append(connection)
+                    recorder.light_ms.append(duration)
             else:
                 _record(recorder, sql, params, many, context_, duration, error)
         except Exception as exc:  # never let bookkeeping break the user's query
@@ -117,7 +118,7 @@ def _record(
     """A query of a full capture: with its stack and its cause."""
     if not isinstance(sql, str):
         sql = _as_text(sql)
-    if len(recorder.queries) >= recorder.max_queries:
+    if len(recorder.records) >= recorder.max_queries:
         _drop(recorder, duration)
         return
     connection = context_["connection"]
@@ -130,7 +131,7 @@ def _record(
         # table instead of by its frames.
         if _TOOLBAR_TABLE in sql:
             return
-        frames, template, library = _NO_FRAMES, None, _NO_FRAMES
+        frames, template, library = NO_FRAMES, None, NO_FRAMES
         start = None
     else:
         # A load's own query (its first) starts from the frame that asked for
@@ -158,7 +159,7 @@ def _record(
             if stack is TOOLBAR_STORAGE:
                 return
             if not library:
-                library = _NO_FRAMES
+                library = NO_FRAMES
             if stack:
                 # A tuple of (file, line, function) tuples, one per distinct stack:
                 # the garbage collector does not track it, where a list would be
@@ -180,14 +181,14 @@ def _record(
             elif template is None:
                 # A worker thread of aget() and friends: the awaiting code's frames.
                 awaited = context._async_frames.get()
-                frames = awaited[1] if awaited else _NO_FRAMES
+                frames = awaited[1] if awaited else NO_FRAMES
             else:
-                frames = _NO_FRAMES
+                frames = NO_FRAMES
     if many:
         # executemany params may be a generator that execute() consumed.
         params = None
     record = QueryRecord(
-        len(recorder.queries),
+        len(recorder.records),
         sql,
         params,
         many,
@@ -201,7 +202,7 @@ def _record(
     record.cause = cause
     if error is not None:
         record.error = context.format_exception(error)
-    recorder.queries.append(record)
+    recorder.records.append(record)
     if isinstance(cause, Load) and cause.first_query is None:
         cause.first_query = record
         if cause.built == () and library and not frames:

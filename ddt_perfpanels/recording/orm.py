@@ -169,7 +169,7 @@ def _fetch_all(self: Any) -> Any:
     if load.frame is None:
         load.frame = sys._getframe(1)
     token = _cause.set(load)
-    before = len(recorder.queries)
+    before = len(recorder.records)
     try:
         if (
             _django_fetch_all
@@ -187,9 +187,9 @@ def _fetch_all(self: Any) -> Any:
         load.rows = len(self._result_cache)
         if load.custom_iterable:
             _adopt_rows(recorder, load, self._result_cache)
-            if load.first_query is None and len(recorder.queries) > before:
+            if load.first_query is None and len(recorder.records) > before:
                 # Its queries ran as other querysets': the first one says where.
-                load.first_query = recorder.queries[before]
+                load.first_query = recorder.records[before]
 
 
 _DJANGO_ITERABLES = "django.db.models.query"
