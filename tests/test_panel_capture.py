@@ -129,3 +129,39 @@ def test_our_panels_ask_the_toolbar_which_panels_are_on_no_more_than_it_does(
     assert with_ours_reads["enabled_panels"] == reads["enabled_panels"]
     # Each of our four panels answers once per request, however often asked.
     assert with_ours_reads["ours_asked"] == len(OURS)
+
+
+def test_ours_first_our_stats_are_held_pickled_through_the_toolbars_own(settings, monkeypatch):
+    """Listed first (as the README lists them), our panels' stats are built as
+    the toolbar disables them, before it builds its own panels' stats: they are
+    held pickled through those (the SQL panel's are the biggest), and each of
+    our panels gets the same stats as when they are built in generate_stats."""
+    from ddt_perfpanels.panels.base import _STATS_ATTR
+
+    held: list[type] = []
+    generate = SQLPanel.generate_stats
+
+    def sql_generate_stats(self, request, response):
+        held.append(type(getattr(self.toolbar, _STATS_ATTR)))
+        return generate(self, request, response)
+
+    monkeypatch.setattr(SQLPanel, "generate_stats", sql_generate_stats)
+    stats = {}
+    for panels in ([*OURS, *TOOLBARS], [*TOOLBARS, *OURS]):
+        settings.DEBUG_TOOLBAR_PANELS = panels
+        response = Client().get("/books/")
+        assert response.status_code == 200
+        stats[panels[0]] = {
+            name: toolbar_stats(response, name)
+            for name in ("NPlusOnePanel", "CountsPanel", "CacheBreakdownPanel", "BudgetPanel")
+        }
+    assert held == [bytes, dict]  # ours first: pickled; ours last: built in generate_stats
+    first, last = stats[OURS[0]], stats[TOOLBARS[0]]
+    assert first["NPlusOnePanel"]["nplusone"][0]["count"] == 4
+    for name in first:
+        # The same but for what differs between any two requests (timings).
+        assert first[name].keys() == last[name].keys(), name
+    assert first["NPlusOnePanel"]["nplusone"][0]["suggestion"] == (
+        last["NPlusOnePanel"]["nplusone"][0]["suggestion"]
+    )
+    assert first["BudgetPanel"]["rows"][0] == last["BudgetPanel"]["rows"][0]  # the query count
