@@ -3,11 +3,12 @@
 import asyncio
 import json
 import os
+import re
 import threading
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, transaction
 from django.db.models.fields.related_descriptors import ForwardManyToOneDescriptor
 from django.db.models.query import QuerySet
 
@@ -612,7 +613,7 @@ def test_a_light_capture_records_what_a_full_one_records(library):
         Book.objects.filter(pk__in=[1, 2]).count()  # two
         with connection.cursor() as cursor:
             cursor.executemany("UPDATE testapp_author SET name = name WHERE id = %s", [(1,), (2,)])
-            with pytest.raises(DatabaseError):
+            with pytest.raises(DatabaseError), transaction.atomic():  # PostgreSQL: a savepoint
                 cursor.execute("THIS IS ))) NOT SQL '")
             cursor.execute("SELECT 1")  # none
         with capture():  # nested: absorbed
@@ -621,9 +622,11 @@ def test_a_light_capture_records_what_a_full_one_records(library):
             list(Author.objects.filter(name="x"))
         Book.objects.count()
 
+    savepoint = re.compile(r'"s\d+_x\d+"')  # atomic()'s names differ between the runs
+
     def fields(report):
         return [
-            (q.index, q.sql, q.params, q.many, q.alias, q.vendor, q.error is not None)
+            (q.index, savepoint.sub("sid", q.sql), q.params, q.many, q.alias, q.vendor, q.error)
             for q in report.queries
         ]
 
@@ -631,11 +634,13 @@ def test_a_light_capture_records_what_a_full_one_records(library):
         run()
     with capture(light=True) as light:
         run()
-        assert light.query_count == full.query_count == 8
+        assert light.query_count == full.query_count >= 8
     assert light.light and not full.light
     assert fields(light) == fields(full)
     assert [q.params for q in light.queries[:3]] == [(1,), (1, 2), None]
-    assert light.queries[2].many and light.queries[3].error
+    [many] = [q for q in light.queries if q.many]
+    [failed] = [q for q in light.queries if q.error]
+    assert many.index == 2 and "NOT SQL" in failed.sql
     assert light.db_time_ms == pytest.approx(sum(q.duration_ms for q in light.queries))
     assert light.metrics()["duplicate_queries"] == full.metrics()["duplicate_queries"]
 
