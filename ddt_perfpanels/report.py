@@ -28,7 +28,6 @@ T = TypeVar("T")
 
 _MAX_PARAMS = 50
 _SOURCES = ("nplusone", "unused_eager", "counts", "cache")
-# A query record's time (summed for every report: a C loop, not a generator).
 # The metrics that need the ORM provenance hooks: a light capture
 # (``capture(light=True)``) has no value for them.
 

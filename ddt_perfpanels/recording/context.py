@@ -58,6 +58,7 @@ _async_frames: ContextVar[tuple[str, list[Frame]] | None] = ContextVar(
 )
 
 _ids = count(1)
+# A query record's time (summed for every report: a C loop, not a generator).
 _DURATION = attrgetter("duration_ms")
 
 SINGLE_KINDS = frozenset({"fk", "o2o", "reverse_o2o"})
@@ -413,15 +414,16 @@ class Recorder:
         # its limits reads the count and the time only). light_params holds
         # ONE_PARAM for a query given one parameter, that parameter being in
         # light_param (as QueryRecord keeps them); light_odd: index -> (many,
-        # error) of an executemany's or a failed query.
-        self.light_sql: list[str] = []
-        self.light_params: list[Any] = []
-        self.light_param: list[Any] = []
-        self.light_connection: list[Any] = []
-        self.light_ms: list[float] = []
-        self.light_odd: dict[int, tuple[bool, str | None]] = {}
-        # How many more queries the light lists take before MAX_QUERIES.
-        self.light_room: int = self.max_queries
+        # error) of an executemany's or a failed query. light_room: how many
+        # more queries they take before MAX_QUERIES (the records count too).
+        self.light_sql: list[str]
+        self.light_params: list[Any]
+        self.light_param: list[Any]
+        self.light_connection: list[Any]
+        self.light_ms: list[float]
+        self.light_odd: dict[int, tuple[bool, str | None]]
+        self.light_room: int
+        self._empty_light_lists()
         self.loads: list[Load] = []
         self.ops: list[Op] = []
         self.dropped_queries = 0
@@ -489,9 +491,13 @@ class Recorder:
             if odd:
                 record.many, record.error = odd.get(index - start, (False, None))
             records.append(record)
+        self._empty_light_lists()
+
+    def _empty_light_lists(self) -> None:
+        """New light lists, with room for what the records leave of MAX_QUERIES."""
         self.light_sql, self.light_params, self.light_param = [], [], []
         self.light_connection, self.light_ms, self.light_odd = [], [], {}
-        self.light_room = self.max_queries - len(records)
+        self.light_room = self.max_queries - len(self.records)
 
     # -- internal errors: logged, kept for the panel, never raised -----------------
 
@@ -616,9 +622,7 @@ class Recorder:
         for query in self.records:
             query.cause = None
         self.records, self.loads, self.ops, self.tags, self.extras = [], [], [], {}, {}
-        self.light_sql, self.light_params, self.light_param = [], [], []
-        self.light_connection, self.light_ms, self.light_odd = [], [], {}
-        self.light_room = self.max_queries
+        self._empty_light_lists()
         self.kept = []
         self.used_eager = set()
         self.last_walk = None
@@ -641,7 +645,7 @@ class Recorder:
         for record in inner.queries:
             record.index += offset
         self.records.extend(inner.records)
-        self.light_room = self.max_queries - len(self.records)
+        self._empty_light_lists()  # made into records above: only the room changes
         self.loads.extend(inner.loads)
         self.ops.extend(inner.ops)
         self.tags.update(inner.tags)
