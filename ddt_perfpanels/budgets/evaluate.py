@@ -9,7 +9,7 @@ from typing import Any
 from ddt_perfpanels.budgets.config import Budget, Overage
 from ddt_perfpanels.budgets.metrics import METRICS, format_value, ratio
 from ddt_perfpanels.findings import compact
-from ddt_perfpanels.metrics import LIGHT_UNMEASURED
+from ddt_perfpanels.metrics import LIGHT_UNMEASURED, labels
 
 
 def measure(report: Any, response_time_ms: float | None = None) -> dict[str, float]:
@@ -42,6 +42,7 @@ class BudgetResult:
     def rows(self) -> list[dict[str, Any]]:
         """One row per metric, limited ones first: JSON for the panel."""
         over = {o.metric for o in self.over}
+        label = labels()
         rows = []
         for name, metric in METRICS.items():
             limit = self.budget.limits.get(name)
@@ -49,7 +50,7 @@ class BudgetResult:
             rows.append(
                 {
                     "metric": name,
-                    "label": str(metric.label),
+                    "label": label[name],
                     "unit": metric.unit,
                     "actual": actual,
                     "limit": limit,
