@@ -131,18 +131,22 @@ def test_our_panels_ask_the_toolbar_which_panels_are_on_no_more_than_it_does(
     assert with_ours_reads["ours_asked"] == len(OURS)
 
 
-def test_ours_first_our_stats_are_held_pickled_through_the_toolbars_own(settings, monkeypatch):
+def test_in_either_order_our_stats_are_held_pickled_through_the_sql_panel_s(settings, monkeypatch):
     """Listed first (as the README lists them), our panels' stats are built as
-    the toolbar disables them, before it builds its own panels' stats: they are
-    held pickled through those (the SQL panel's are the biggest), and each of
-    our panels gets the same stats as when they are built in generate_stats."""
+    the toolbar disables them, before it builds its own panels' stats; listed
+    after them, in our generate_stats(), which the toolbar calls before its SQL
+    panel's. Either way they are held pickled through the SQL panel's (the peak
+    of the request's memory), none of them recorded yet, and each of our panels
+    gets the same stats in both orders."""
     from ddt_perfpanels.panels.base import _STATS_ATTR
 
     held: list[type] = []
+    recorded_by_then: list[set[str]] = []
     generate = SQLPanel.generate_stats
 
     def sql_generate_stats(self, request, response):
         held.append(type(getattr(self.toolbar, _STATS_ATTR)))
+        recorded_by_then.append(set(self.toolbar.stats) & {p.rsplit(".", 1)[1] for p in OURS})
         return generate(self, request, response)
 
     monkeypatch.setattr(SQLPanel, "generate_stats", sql_generate_stats)
@@ -155,7 +159,8 @@ def test_ours_first_our_stats_are_held_pickled_through_the_toolbars_own(settings
             name: toolbar_stats(response, name)
             for name in ("NPlusOnePanel", "CountsPanel", "CacheBreakdownPanel", "BudgetPanel")
         }
-    assert held == [bytes, dict]  # ours first: pickled; ours last: built in generate_stats
+    assert held == [bytes, bytes]
+    assert recorded_by_then == [set(), set()]
     first, last = stats[OURS[0]], stats[TOOLBARS[0]]
     assert first["NPlusOnePanel"]["nplusone"][0]["count"] == 4
     for name in first:
@@ -165,3 +170,50 @@ def test_ours_first_our_stats_are_held_pickled_through_the_toolbars_own(settings
         last["NPlusOnePanel"]["nplusone"][0]["suggestion"]
     )
     assert first["BudgetPanel"]["rows"][0] == last["BudgetPanel"]["rows"][0]  # the query count
+
+
+@pytest.mark.parametrize("split", [False, True], ids=["ours-after", "one-of-ours-before"])
+def test_stats_held_for_the_sql_panel_reach_the_store_if_the_toolbar_never_reads_them(
+    settings, monkeypatch, split
+):
+    """Listed after the toolbar's SQL panel, our stats are recorded at the first
+    read of them (the toolbar's template reads each panel's nav_subtitle), else
+    when the toolbar asks each panel for its headers, after it has rendered; or
+    by the generate_stats() of one of ours listed before the SQL panel, which the
+    toolbar calls after the SQL panel's."""
+    from debug_toolbar.panels import Panel
+    from debug_toolbar.toolbar import DebugToolbar
+
+    from ddt_perfpanels.panels import BudgetPanel, CacheBreakdownPanel, CountsPanel, NPlusOnePanel
+
+    for panel_class in (NPlusOnePanel, CountsPanel, CacheBreakdownPanel, BudgetPanel):
+        # A toolbar template that shows neither (nothing else reads our stats).
+        monkeypatch.setattr(panel_class, "nav_subtitle", property(lambda self: ""))
+        monkeypatch.setattr(panel_class, "nav_title", property(lambda self: "ours"))
+    rendered: list[bool] = []
+    render = DebugToolbar.render_toolbar
+
+    def render_toolbar(self):
+        html = render(self)
+        rendered.append(True)
+        return html
+
+    recorded: list[tuple[str, bool]] = []
+    record = Panel.record_stats
+
+    def record_stats(self, stats):
+        recorded.append((self.panel_id, bool(rendered)))
+        return record(self, stats)
+
+    monkeypatch.setattr(DebugToolbar, "render_toolbar", render_toolbar)
+    monkeypatch.setattr(Panel, "record_stats", record_stats)
+    settings.DEBUG_TOOLBAR_PANELS = [OURS[0], *TOOLBARS, *OURS[1:]] if split else [*TOOLBARS, *OURS]
+    response = Client().get("/books/")
+    assert response.status_code == 200
+    ours = {p.rsplit(".", 1)[1] for p in OURS}
+    after_rendering = {panel_id: after for panel_id, after in recorded if panel_id in ours}
+    assert after_rendering == dict.fromkeys(ours, not split)
+    [cluster] = toolbar_stats(response, "NPlusOnePanel")["nplusone"]
+    assert cluster["count"] == 4
+    assert toolbar_stats(response, "BudgetPanel")["rows"][0]["actual"] == 5
+    assert toolbar_stats(response, "CountsPanel")["errors"] == []

@@ -42,6 +42,16 @@ _BUILDER_ATTR = "_ddt_perfpanels_builder"
 # it builds anew at every read by asking each of its panels (a cookie, the
 # configuration, the panel's dotted name).
 _OURS_ATTR = "_ddt_perfpanels_ours"
+# Our panels whose generate_stats() ran before the toolbar's SQL panel's (listed
+# after it: the toolbar builds the stats last to first). Their stats wait,
+# pickled, through the SQL panel's (the peak of the request's memory), and are
+# recorded at the first read of any of our panels' stats (the toolbar reads each
+# panel's nav_subtitle as it renders), at the latest when the toolbar asks the
+# panels for their headers, after rendering.
+_PENDING_ATTR = "_ddt_perfpanels_pending"
+# {panel_id: whether the toolbar builds its SQL panel's stats after this panel's}
+# for our panels (see _PENDING_ATTR): found once per request.
+_SQL_LATER_ATTR = "_ddt_perfpanels_sql_later"
 
 
 def check_app_installed(panel_class: type) -> list[Error]:
@@ -259,16 +269,68 @@ class PerfPanel(Panel):
         itself."""
 
     def generate_stats(self, request: HttpRequest, response: HttpResponseBase) -> None:
-        self._build_all()
         toolbar = self.toolbar
+        sql_later = self._sql_panel_later()
+        self._build_all(pack=sql_later)
+        if sql_later:
+            pending: list[PerfPanel] | None = getattr(toolbar, _PENDING_ATTR, None)
+            if pending is None:
+                pending = []
+                setattr(toolbar, _PENDING_ATTR, pending)
+            pending.append(self)
+            return
+        self._record_pending(also=self)
+
+    def _sql_panel_later(self) -> bool:
+        """Whether the toolbar builds its SQL panel's stats after this panel's:
+        it comes before this one in the toolbar's order."""
+        toolbar = self.toolbar
+        later: dict[str, bool] | None = getattr(toolbar, _SQL_LATER_ATTR, None)
+        if later is None:
+            from debug_toolbar.panels.sql import SQLPanel
+
+            later = {}
+            sql_seen = False
+            for panel in toolbar.panels:  # not enabled_panels: it asks every panel
+                if isinstance(panel, SQLPanel):
+                    sql_seen = sql_seen or panel.enabled
+                elif isinstance(panel, PerfPanel):
+                    later[panel.panel_id] = sql_seen
+            setattr(toolbar, _SQL_LATER_ATTR, later)
+        return later.get(self.panel_id, False)
+
+    def _record_pending(self, also: PerfPanel | None = None) -> None:
+        """Record the stats of the panels waiting (_PENDING_ATTR), and of ``also``."""
+        toolbar = self.toolbar
+        panels: list[PerfPanel] = getattr(toolbar, _PENDING_ATTR, None) or []
+        setattr(toolbar, _PENDING_ATTR, None)
+        if also is not None:
+            panels.append(also)
+        if not panels:
+            return
         built: dict[str, dict[str, Any]] | bytes = getattr(toolbar, _STATS_ATTR)
         stats: dict[str, dict[str, Any]]
-        if isinstance(built, bytes):  # ours, pickled by _build_all just before
+        if isinstance(built, bytes):  # ours, pickled by _build_all (see pack)
             stats = pickle.loads(built)
             setattr(toolbar, _STATS_ATTR, stats)
         else:
             stats = built
-        self.record_stats(stats[self.panel_id])  # type: ignore[no-untyped-call]  # debug_toolbar
+        for panel in panels:
+            panel.record_stats(stats[panel.panel_id])  # type: ignore[no-untyped-call]  # debug_toolbar
+
+    def get_stats(self) -> dict[str, Any]:
+        if getattr(self.toolbar, _PENDING_ATTR, None):
+            self._record_pending()
+        stats: dict[str, Any] = super().get_stats()  # type: ignore[no-untyped-call]  # debug_toolbar
+        return stats
+
+    def get_headers(self, request: HttpRequest) -> dict[str, str]:
+        """Called by the toolbar after it built every panel's stats and rendered
+        itself: what is still waiting is recorded now (see _PENDING_ATTR)."""
+        if getattr(self.toolbar, _PENDING_ATTR, None):
+            self._record_pending()
+        headers: dict[str, str] = super().get_headers(request)  # type: ignore[no-untyped-call]  # debug_toolbar
+        return headers
 
     def _build_all(self, pack: bool = False) -> None:
         """The stats of every one of our panels, once per request, then the
@@ -277,9 +339,9 @@ class PerfPanel(Panel):
         when it is ours), so that its own panels' stats (the SQL panel's are
         the biggest) are built without our records still in memory.
 
-        ``pack``: built before the toolbar builds its panels' stats, ours are
-        held through them pickled (about 4 KiB for the 20 KiB of dicts of an
-        N+1 page), until the first of our generate_stats() asks for them."""
+        ``pack``: built before the toolbar builds its SQL panel's stats, ours
+        are held through them pickled (about 4 KiB for the 20 KiB of dicts of an
+        N+1 page), until they are recorded (_record_pending)."""
         toolbar = self.toolbar
         if getattr(toolbar, _STATS_ATTR, None) is not None:
             return
@@ -319,7 +381,7 @@ class PerfPanel(Panel):
 
     @property
     def content(self) -> str:
-        stats = dict(self.get_stats())  # type: ignore[no-untyped-call]  # debug_toolbar
+        stats = dict(self.get_stats())
         self.add_source_lines(stats)
         from django.template.loader import render_to_string
 

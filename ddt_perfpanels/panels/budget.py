@@ -20,13 +20,13 @@ class BudgetPanel(PerfPanel):
 
     @property
     def nav_title(self) -> str:
-        if self.get_stats().get("over"):  # type: ignore[no-untyped-call]  # debug_toolbar
+        if self.get_stats().get("over"):
             return "⚠ " + str(_("Over budget"))
         return str(_("Budget"))
 
     @property
     def nav_subtitle(self) -> str:
-        stats = self.get_stats()  # type: ignore[no-untyped-call]  # debug_toolbar: unannotated
+        stats = self.get_stats()
         rows = stats.get("rows")
         if rows is None:
             return str(_("recording failed")) if stats.get("errors") else ""

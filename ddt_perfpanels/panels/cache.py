@@ -28,7 +28,7 @@ class CacheBreakdownPanel(PerfPanel):
 
     @property
     def nav_subtitle(self) -> str:
-        stats = self.get_stats()  # type: ignore[no-untyped-call]  # debug_toolbar: unannotated
+        stats = self.get_stats()
         totals = (stats.get("cache") or {}).get("totals")
         if not totals:
             return str(_("recording failed")) if stats.get("errors") else ""

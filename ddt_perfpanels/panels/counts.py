@@ -236,7 +236,7 @@ class CountsPanel(PerfPanel):
 
     @property
     def nav_subtitle(self) -> str:
-        stats = self.get_stats()  # type: ignore[no-untyped-call]  # debug_toolbar: unannotated
+        stats = self.get_stats()
         findings = stats.get("counts")
         if findings is None:
             return str(_("recording failed")) if stats.get("errors") else ""

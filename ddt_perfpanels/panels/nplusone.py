@@ -26,7 +26,7 @@ class NPlusOnePanel(PerfPanel):
 
     @property
     def nav_subtitle(self) -> str:
-        stats = self.get_stats()  # type: ignore[no-untyped-call]  # debug_toolbar: unannotated
+        stats = self.get_stats()
         clusters = [c for c in stats.get("nplusone", []) if not in_package(c)]
         if stats.get("errors") and not clusters:
             return str(_("recording failed")) if not stats.get("query_count") else ""
