@@ -185,15 +185,24 @@ class PerfPanel(Panel):
 
     def _builder(self) -> PerfPanel | None:
         """The first of our panels enabled (this one, when the toolbar enables
-        its panels in order), unless the toolbar's SQL panel comes before it."""
+        its panels in order), unless the toolbar's SQL panel comes before it.
+        Found with, and kept beside, _SQL_LATER_ATTR: one walk of the panels."""
         from debug_toolbar.panels.sql import SQLPanel
 
-        for panel in self.toolbar.panels:
-            if isinstance(panel, SQLPanel) and panel.enabled:
-                return None
-            if isinstance(panel, PerfPanel) and panel.enabled:
-                return panel
-        return None
+        builder: PerfPanel | None = None
+        first_found = False
+        later: dict[str, bool] = {}
+        sql_seen = False
+        for panel in self.toolbar.panels:  # not enabled_panels: it asks every panel
+            if isinstance(panel, SQLPanel):
+                sql_seen = sql_seen or panel.enabled
+            elif isinstance(panel, PerfPanel):
+                later[panel.panel_id] = sql_seen
+                if not first_found and panel.enabled:
+                    first_found = True
+                    builder = None if sql_seen else panel
+        setattr(self.toolbar, _SQL_LATER_ATTR, later)
+        return builder
 
     def disable_instrumentation(self) -> None:
         self._stop()
@@ -285,18 +294,9 @@ class PerfPanel(Panel):
         """Whether the toolbar builds its SQL panel's stats after this panel's:
         it comes before this one in the toolbar's order."""
         toolbar = self.toolbar
-        later: dict[str, bool] | None = getattr(toolbar, _SQL_LATER_ATTR, None)
-        if later is None:
-            from debug_toolbar.panels.sql import SQLPanel
-
-            later = {}
-            sql_seen = False
-            for panel in toolbar.panels:  # not enabled_panels: it asks every panel
-                if isinstance(panel, SQLPanel):
-                    sql_seen = sql_seen or panel.enabled
-                elif isinstance(panel, PerfPanel):
-                    later[panel.panel_id] = sql_seen
-            setattr(toolbar, _SQL_LATER_ATTR, later)
+        if not hasattr(toolbar, _SQL_LATER_ATTR):  # not enabled by the toolbar
+            setattr(toolbar, _BUILDER_ATTR, self._builder())
+        later: dict[str, bool] = getattr(toolbar, _SQL_LATER_ATTR)
         return later.get(self.panel_id, False)
 
     def _record_pending(self, also: PerfPanel | None = None) -> None:
