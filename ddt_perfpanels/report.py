@@ -28,8 +28,6 @@ T = TypeVar("T")
 
 _MAX_PARAMS = 50
 _SOURCES = ("nplusone", "unused_eager", "counts", "cache")
-# The metrics that need the ORM provenance hooks: a light capture
-# (``capture(light=True)``) has no value for them.
 
 
 def jsonable_param(value: Any) -> Any:
